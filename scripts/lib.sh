@@ -1,0 +1,50 @@
+# Common settings for the harness scripts; sourced, not run.
+# shellcheck shell=bash
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+B=${MEMHP_BUILD:-$HOME/.cache/memhp}
+LINUX=${MEMHP_LINUX:-$B/linux}
+TARBALL=${MEMHP_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
+SRCPKG=linux-source-6.12
+ARCHES="arm64 riscv64 x86_64"
+export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+_t0=${_MEMHP_T0:-$(date +%s)}
+export _MEMHP_T0=$_t0
+
+# step MSG: one progress line with the elapsed time since the first script started
+step() { printf '[%4ss] %s\n' "$(( $(date +%s) - _t0 ))" "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# The series' author, set in the work tree so that commits, the applied
+# series and the cover letter carry the same identity on every machine.
+MEMHP_NAME="Memhp Developers"
+MEMHP_EMAIL="memhp-devel@example.org"
+git_fixed() {
+	GIT_AUTHOR_NAME=$MEMHP_NAME GIT_AUTHOR_EMAIL=$MEMHP_EMAIL \
+	GIT_COMMITTER_NAME=$MEMHP_NAME GIT_COMMITTER_EMAIL=$MEMHP_EMAIL \
+	git "$@"
+}
+
+# cross_prefix ARCH: the toolchain prefix for ARCH (empty when native)
+cross_prefix() {
+	case $1 in
+	arm64) echo aarch64-linux-gnu- ;;
+	riscv64) echo riscv64-linux-gnu- ;;
+	x86_64) [ "$(uname -m)" = x86_64 ] || echo x86_64-linux-gnu- ;;
+	*) die "unknown arch '$1' (want one of: $ARCHES)" ;;
+	esac
+}
+
+# karch ARCH: the kernel's name for ARCH
+karch() {
+	case $1 in
+	arm64) echo arm64 ;; riscv64) echo riscv ;; x86_64) echo x86 ;;
+	*) die "unknown arch '$1' (want one of: $ARCHES)" ;;
+	esac
+}
+
+# series_hash: one hash over the series folder (what is applied)
+series_hash() {
+	(cd "$TOP/series" && cat series; cat 0000-cover-letter.patch 2>/dev/null; while read -r p; do
+		[ -n "$p" ] && cat "$p"; done < series) | sha256sum | cut -c1-16
+}
