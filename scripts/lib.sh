@@ -48,3 +48,27 @@ series_hash() {
 	(cd "$TOP/series" && cat series; cat 0000-cover-letter.patch 2>/dev/null; while read -r p; do
 		[ -n "$p" ] && cat "$p"; done < series) | sha256sum | cut -c1-16
 }
+
+# check_result NAME pass|fail|skip DETAIL: one result for the test summary
+# (JSON lines in $MEMHP_CHECKS when set), and a progress line.
+check_result() {
+	step "check: $1: $2${3:+ ($3)}"
+	[ -n "${MEMHP_CHECKS:-}" ] || return 0
+	python3 -c 'import json, sys; print(json.dumps({"name": sys.argv[1],
+		"status": sys.argv[2], "detail": sys.argv[3]}))' "$1" "$2" "${3:-}" \
+		>> "$MEMHP_CHECKS"
+}
+
+# configs_hash: what the kernel configuration depends on in this repo
+configs_hash() { cat "$TOP"/configs/*.config | sha256sum | cut -c1-16; }
+
+# worktree DIR REV: a detached work tree of $LINUX at REV (created or moved;
+# only files that differ are touched, so out-of-tree builds stay incremental)
+worktree() {
+	if [ ! -e "$1/.git" ]; then
+		git -C "$LINUX" worktree prune
+		git -C "$LINUX" worktree add -q --detach "$1" "$2"
+	else
+		git -C "$1" checkout -q -f --detach "$2"
+	fi
+}

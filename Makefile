@@ -1,0 +1,53 @@
+# Memory hot(un)plug for arm64 and riscv64: the patch series and its harness.
+# `make help` lists the targets.
+
+ARCH ?= arm64 riscv64 x86_64
+KERNEL ?= base,patched
+SCENARIO ?= all
+comma := ,
+arches = $(subst riscv ,riscv64 ,$(filter-out riscv64,$(ARCH)) )$(filter riscv64,$(ARCH))
+arch_list = $(subst $() $(),$(comma),$(strip $(arches)))
+
+.PHONY: help deps tree series checkpatch kernels kernel rootfs demo test run list clean
+
+help:
+	@echo "make demo        install, build the patched arm64 kernel, boot it, hot-add and"
+	@echo "                 hot-remove a 1 GiB DIMM, print lsmem and timings"
+	@echo "make test        the whole suite: series checks, per-patch builds, all"
+	@echo "                 scenarios on arm64 riscv64 x86_64 x base/patched"
+	@echo "make deps        install what is needed (apt, bookworm-backports QEMU 10)"
+	@echo "make tree        kernel work tree: Debian's source + series/ as commits"
+	@echo "make series      regenerate series/ from the work tree (git format-patch)"
+	@echo "make checkpatch  scripts/checkpatch.pl --strict on every patch"
+	@echo "make kernels     base and patched kernels, patch by patch  [ARCH=...]"
+	@echo "make kernel      one kernel: ARCH=riscv KERNEL=base|patched"
+	@echo "make rootfs      the Debian trixie guest initramfs          [ARCH=...]"
+	@echo "make run         scenarios only, on built kernels  [ARCH= KERNEL= SCENARIO=]"
+	@echo "make list        list the scenarios"
+	@echo "Work tree: \$${MEMHP_BUILD:-~/.cache/memhp}/linux; results: results/latest.md"
+
+deps:
+	scripts/deps.sh
+tree:
+	scripts/tree.sh
+series:
+	scripts/series.sh
+checkpatch: tree
+	scripts/checkpatch.sh
+kernels: tree
+	scripts/kernels.sh $(arches)
+kernel: tree
+	KERNELS="$(subst $(comma), ,$(KERNEL))" BISECT=0 scripts/kernels.sh $(arches)
+rootfs: tree
+	for a in $(arches); do scripts/rootfs.sh $$a $${MEMHP_BUILD:-$$HOME/.cache/memhp}/linux \
+		$${MEMHP_BUILD:-$$HOME/.cache/memhp}/initrd/$$a.cpio || exit 1; done
+demo:
+	scripts/demo.sh
+test:
+	MEMHP_ARCHES="$(arches)" scripts/test.sh --kernel $(KERNEL) --scenario $(SCENARIO)
+run:
+	python3 -m harness.run --arch $(arch_list) --kernel $(KERNEL) --scenario $(SCENARIO)
+list:
+	@python3 -m harness.run --list
+clean:
+	rm -rf results/runs

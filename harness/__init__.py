@@ -1,0 +1,1 @@
+"""Host side of the memory hotplug test harness (stdlib only)."""

@@ -1,0 +1,274 @@
+"""Runs scenarios on (arch, kernel) pairs and reports the results.
+
+usage: python3 -m harness.run [--arch A,..] [--kernel base,patched]
+                              [--scenario S,..] [--checks FILE] [--list]
+"""
+import argparse
+import importlib
+import json
+import os
+import pkgutil
+import sys
+import threading
+import time
+import traceback
+
+from machines import common as mcommon
+from . import ktap
+from .vm import VM, GuestError
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.environ.get("MEMHP_BUILD", os.path.expanduser("~/.cache/memhp"))
+ARCHES = ["arm64", "riscv64", "x86_64"]
+KERNELS = ["base", "patched"]
+T0 = time.monotonic()
+VERBOSE = False
+
+
+def say(msg):
+    print(f"[{time.monotonic() - T0:5.0f}s] {msg}", flush=True)
+
+
+class Skip(Exception):
+    pass
+
+
+class Context:
+    """What a scenario's run(t) gets: boot guests, record results."""
+
+    def __init__(self, arch, kernel, scenario, outdir):
+        self.arch = arch
+        self.kernel = kernel
+        self.patched = kernel == "patched"
+        self.scenario = scenario
+        self.machine = importlib.import_module(f"machines.{arch}")
+        self.features = self.machine.features()
+        self.outdir = outdir
+        self.results = []
+        self.notes = []
+        self.vms = []
+        self.image = os.path.join(BUILD, "out", f"{arch}-{kernel}", "boot-image")
+        self.initrd = os.path.join(BUILD, "initrd", f"{arch}.cpio")
+
+    def need(self, *features):
+        """Skips unless the machine offers every feature."""
+        missing = [f for f in features if f not in self.features]
+        if missing:
+            raise Skip(f"{self.arch} machine lacks {', '.join(missing)}")
+
+    def skip(self, reason):
+        raise Skip(reason)
+
+    def boot(self, **cfg):
+        name = f"vm{len(self.vms)}"
+        argv = self.machine.argv(self.image, self.initrd, mcommon.config(**cfg),
+                                 self.outdir, name)
+        vm = VM(argv, self.outdir, name)
+        self.vms.append(vm)
+        vm.start()
+        self.note(f"{name} booted in {vm.boot_seconds:.1f}s")
+        return vm
+
+    def check(self, name, ok, detail=""):
+        self.results.append({"name": name, "status": "pass" if ok else "fail",
+                             "detail": "" if ok else str(detail)})
+        return ok
+
+    def ktap(self, prefix, rc_out):
+        """Records the KTAP results of a guest program's (rc, output)."""
+        rc, out = rc_out
+        plan, res = ktap.parse(out)
+        for r in res:
+            r["name"] = f"{prefix}.{r['name']}"
+            self.results.append(r)
+        if not res:
+            self.check(prefix, False, f"no KTAP results (rc {rc}): "
+                       f"{out.strip()[-300:]}")
+        elif plan is not None and plan != len(res):
+            self.check(f"{prefix}.plan", False,
+                       f"planned {plan} tests, saw {len(res)}")
+        elif rc and not any(r["status"] == "fail" for r in res):
+            self.check(f"{prefix}.exit", False, f"exit status {rc}")
+        return res
+
+    def note(self, msg):
+        self.notes.append(msg)
+        if VERBOSE:
+            say(f"{self.arch} {self.kernel} {self.scenario}: {msg}")
+
+    def cleanup(self):
+        for vm in self.vms:
+            problems = vm.problems()
+            self.check(f"{vm.name}.kernel_log_clean", not problems,
+                       "; ".join(problems[:3]))
+            vm.stop()
+
+
+def load_scenarios():
+    import scenarios
+    found = {}
+    for info in pkgutil.iter_modules(scenarios.__path__):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"scenarios.{info.name}")
+        found[mod.NAME] = mod
+    return dict(sorted(found.items(), key=lambda kv: kv[1].ORDER))
+
+
+def run_unit(mod, arch, kernel, rundir):
+    name = mod.NAME
+    outdir = os.path.join(rundir, f"{arch}-{kernel}-{name}")
+    os.makedirs(outdir, exist_ok=True)
+    t = Context(arch, kernel, name, outdir)
+    unit = {"arch": arch, "kernel": kernel, "scenario": name,
+            "logs": os.path.relpath(outdir, rundir)}
+    t0 = time.monotonic()
+    xfail = mod.XFAIL.get((arch, kernel)) or mod.XFAIL.get((arch, "*"))
+    timeout = getattr(mod, "TIMEOUT", 900)
+    timer = threading.Timer(timeout, lambda: [vm.stop() for vm in t.vms])
+    try:
+        if arch not in mod.ARCHES:
+            raise Skip(mod.ARCH_SKIP.get(arch, f"not meaningful on {arch}"))
+        for path in (t.image, t.initrd):
+            if not os.path.exists(path):
+                raise FileNotFoundError(f"{path} is missing (make kernels rootfs)")
+        timer.start()
+        mod.run(t)
+    except Skip as e:
+        unit["status"], unit["reason"] = "skip", str(e)
+    except GuestError as e:
+        if time.monotonic() - t0 >= timeout:
+            e = GuestError(f"scenario timeout ({timeout}s): {e}")
+        t.check("guest", False, e)
+    except Exception as e:
+        t.check("harness", False, f"{type(e).__name__}: {e}")
+        with open(os.path.join(outdir, "traceback.txt"), "w") as f:
+            traceback.print_exc(file=f)
+    finally:
+        timer.cancel()
+        t.cleanup()
+    unit["seconds"] = round(time.monotonic() - t0, 1)
+    unit["subtests"] = t.results
+    unit["notes"] = t.notes
+    if "status" not in unit:
+        failed = [r for r in t.results if r["status"] in ("fail", "xpass")]
+        unit["status"] = "fail" if failed else "pass"
+        if failed:
+            unit["reason"] = "; ".join(
+                f"{r['name']}: {r['detail']}".strip(": ") for r in failed[:3])
+        if xfail:
+            if failed:
+                unit["status"], unit["reason"] = "xfail", \
+                    f"expected: {xfail} (saw: {unit['reason']})"
+            else:
+                unit["status"], unit["reason"] = "xpass", \
+                    f"expected to fail ({xfail}) but passed: update XFAIL"
+    with open(os.path.join(outdir, "result.json"), "w") as f:
+        json.dump(unit, f, indent=1)
+    return unit
+
+
+MARK = {"pass": "PASS", "fail": "FAIL", "skip": "skip", "xfail": "XFAIL",
+        "xpass": "XPASS"}
+
+
+def write_tables(rundir, units, checks):
+    data = {"units": units, "checks": checks}
+    with open(os.path.join(rundir, "results.json"), "w") as f:
+        json.dump(data, f, indent=1)
+    cols = [(a, k) for a in ARCHES for k in KERNELS
+            if any(u["arch"] == a and u["kernel"] == k for u in units)]
+    lines = ["# Results", ""]
+    if checks:
+        lines += ["| check | result | detail |", "|---|---|---|"]
+        lines += [f"| {c['name']} | {MARK[c['status']]} | {c.get('detail', '')} |"
+                  for c in checks]
+        lines.append("")
+    if units:
+        lines.append("| scenario | " + " | ".join(f"{a} {k}" for a, k in cols) + " |")
+        lines.append("|---" * (len(cols) + 1) + "|")
+        for name in dict.fromkeys(u["scenario"] for u in units):
+            row = []
+            for a, k in cols:
+                u = next((u for u in units if u["scenario"] == name and
+                          u["arch"] == a and u["kernel"] == k), None)
+                row.append(MARK[u["status"]] if u else "")
+            lines.append(f"| {name} | " + " | ".join(row) + " |")
+        lines += ["", "## Not passed", ""]
+        for u in units:
+            if u["status"] != "pass":
+                lines.append(f"- {u['arch']} {u['kernel']} {u['scenario']}: "
+                             f"{MARK[u['status']]}: {u.get('reason', '')}")
+        lines += ["", "## Notes", ""]
+        for u in units:
+            for n in u.get("notes", []):
+                lines.append(f"- {u['arch']} {u['kernel']} {u['scenario']}: {n}")
+    with open(os.path.join(rundir, "results.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--arch", default=",".join(ARCHES))
+    ap.add_argument("--kernel", default=",".join(KERNELS))
+    ap.add_argument("--scenario", default="all")
+    ap.add_argument("--checks", help="JSON list of check results to include")
+    ap.add_argument("--out", default=os.path.join(TOP, "results", "runs",
+                                                  time.strftime("%Y%m%d-%H%M%S")))
+    ap.add_argument("--list", action="store_true", help="list scenarios")
+    ap.add_argument("-v", "--verbose", action="store_true",
+                    help="print scenario notes as they happen")
+    args = ap.parse_args()
+    global VERBOSE
+    VERBOSE = args.verbose
+
+    scen = load_scenarios()
+    if args.list:
+        for name, mod in scen.items():
+            doc = (mod.__doc__ or "").strip().splitlines()[0]
+            print(f"{name:24} {','.join(mod.ARCHES):24} {doc}")
+        return 0
+
+    def pick(value, allowed, what):
+        items = list(allowed) if value == "all" else value.split(",")
+        bad = [i for i in items if i not in allowed]
+        if bad or not items:
+            ap.error(f"unknown {what} {','.join(bad) or repr(value)}; "
+                     f"choose from: {', '.join(allowed)} (or all)")
+        return items
+
+    arches = pick(args.arch, ARCHES, "arch")
+    kernels = pick(args.kernel, KERNELS, "kernel")
+    names = pick(args.scenario, list(scen), "scenario")
+    checks = []
+    if args.checks:
+        with open(args.checks) as f:
+            checks = [json.loads(line) for line in f if line.strip()]
+
+    os.makedirs(args.out, exist_ok=True)
+    units = []
+    for name in names:
+        for arch in arches:
+            for kernel in kernels:
+                u = run_unit(scen[name], arch, kernel, args.out)
+                units.append(u)
+                say(f"{arch:7} {kernel:7} {name:22} {MARK[u['status']]:5} "
+                    f"({u['seconds']:.0f}s){'  ' + u['reason'] if u.get('reason') else ''}")
+    write_tables(args.out, units, checks)
+    latest = os.path.join(TOP, "results")
+    for ext in ("md", "json"):
+        src = os.path.join(args.out, f"results.{ext}")
+        with open(src) as f, open(os.path.join(latest, f"latest.{ext}"), "w") as g:
+            g.write(f.read())
+    every = units + checks
+    count = {s: sum(1 for u in every if u["status"] == s) for s in MARK}
+    print(f"results: {os.path.relpath(args.out, TOP)}/results.md "
+          f"({count['xfail']} expected failures, {count['xpass']} unexpected passes)")
+    passed = count["pass"] + count["xfail"]
+    failed = count["fail"] + count["xpass"]
+    print(f"{passed} passed, {failed} failed, {count['skip']} skipped")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""arm64: QEMU virt. DT boot by default; UEFI + ACPI for pc-dimm hotplug."""
+from harness import dtb
+from .common import GiB, cmdline, mem_arg, qemu_devices, qemu_path
+
+QEMU = qemu_path("qemu-system-aarch64")
+CONSOLE = "ttyAMA0"
+RAM_BASE = 1 * GiB
+FIRMWARE = "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd"
+
+
+def features():
+    f = {"dt-pmem", "acpi-dimm", "probe-hidden-ram"}
+    if "virtio-mem-pci" in qemu_devices(QEMU):
+        f.add("virtio-mem")
+    return f
+
+
+def argv(kernel, initrd, cfg, workdir, name):
+    machine = "virt,acpi=on" if cfg["acpi"] else "virt,acpi=off"
+    extra = ""
+    if cfg["ram_limit"] is not None:
+        # QEMU rewrites the DT memory node to all of RAM: limit the kernel.
+        extra = f"mem={cfg['ram_limit'] // (1 << 20)}M"
+    a = [QEMU, "-M", machine, "-cpu", "cortex-a57", "-smp", str(cfg["smp"]),
+         *mem_arg(cfg), "-nodefaults", "-display", "none", "-no-reboot",
+         "-serial", "stdio", "-kernel", kernel, "-initrd", initrd,
+         "-append", cmdline(CONSOLE, cfg, extra), *cfg["extra"]]
+    if cfg["acpi"]:
+        if cfg["pmem"] or cfg["dtb_edit"]:
+            raise ValueError("arm64: DT edits need a DT boot (acpi=False)")
+        return a[:1] + ["-bios", FIRMWARE] + a[1:]
+    if cfg["pmem"] or cfg["dtb_edit"]:
+        raw = f"{workdir}/{name}.qemu.dtb"
+        dtb.dump(a, raw)
+        dts = dtb.to_dts(raw)
+        dts = dtb.add_root_nodes(dts, dtb.pmem_nodes(
+            [(RAM_BASE + off, size) for off, size in cfg["pmem"]]))
+        if cfg["dtb_edit"]:
+            dts = cfg["dtb_edit"](dts, RAM_BASE)
+        out = f"{workdir}/{name}.dtb"
+        dtb.compile_dts(dts, out)
+        a += ["-dtb", out]
+    return a

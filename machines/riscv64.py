@@ -1,0 +1,37 @@
+"""riscv64: QEMU virt, OpenSBI + a DT that QEMU builds and we edit."""
+from harness import dtb
+from .common import GiB, cmdline, mem_arg, qemu_path
+
+QEMU = qemu_path("qemu-system-riscv64")
+CONSOLE = "ttyS0"
+RAM_BASE = 2 * GiB
+FIRMWARE = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin"
+
+
+def features():
+    # Debian's QEMU has no pc-dimm and no virtio-mem on riscv virt.
+    return {"dt-pmem", "probe-hidden-ram"}
+
+
+def argv(kernel, initrd, cfg, workdir, name):
+    if cfg["acpi"]:
+        raise ValueError("riscv64 virt: no ACPI boot in this harness")
+    a = [QEMU, "-M", "virt", "-smp", str(cfg["smp"]), *mem_arg(cfg),
+         "-nodefaults", "-display", "none", "-no-reboot", "-serial", "stdio",
+         "-bios", FIRMWARE, "-kernel", kernel, "-initrd", initrd,
+         "-append", cmdline(CONSOLE, cfg, "earlycon=sbi"), *cfg["extra"]]
+    if cfg["pmem"] or cfg["dtb_edit"] or cfg["ram_limit"] is not None:
+        raw = f"{workdir}/{name}.qemu.dtb"
+        dtb.dump(a, raw)
+        dts = dtb.to_dts(raw)
+        if cfg["ram_limit"] is not None:
+            # The DT given with -dtb is used as is: shrink RAM there.
+            dts = dtb.set_memory(dts, RAM_BASE, cfg["ram_limit"])
+        dts = dtb.add_root_nodes(dts, dtb.pmem_nodes(
+            [(RAM_BASE + off, size) for off, size in cfg["pmem"]]))
+        if cfg["dtb_edit"]:
+            dts = cfg["dtb_edit"](dts, RAM_BASE)
+        out = f"{workdir}/{name}.dtb"
+        dtb.compile_dts(dts, out)
+        a += ["-dtb", out]
+    return a

@@ -1,0 +1,28 @@
+"""x86_64, the parity reference: QEMU q35, ACPI, legacy pmem via memmap=."""
+from .common import MiB, cmdline, mem_arg, qemu_devices, qemu_path
+
+QEMU = qemu_path("qemu-system-x86_64")
+CONSOLE = "ttyS0"
+RAM_BASE = 0
+
+
+def features():
+    f = {"acpi-dimm", "e820-pmem", "probe-hidden-ram"}
+    if "virtio-mem-pci" in qemu_devices(QEMU):
+        f.add("virtio-mem")
+    return f
+
+
+def argv(kernel, initrd, cfg, workdir, name):
+    if cfg["dtb_edit"]:
+        raise ValueError("x86_64 has no device tree")
+    extra = []
+    # pmem regions: the kernel's legacy memmap=size!offset (X86_PMEM_LEGACY).
+    for off, size in cfg["pmem"]:
+        extra.append(f"memmap={size // MiB}M!{off // MiB}M")
+    if cfg["ram_limit"] is not None:
+        extra.append(f"mem={cfg['ram_limit'] // MiB}M")
+    return [QEMU, "-M", "q35", "-smp", str(cfg["smp"]), *mem_arg(cfg),
+            "-nodefaults", "-display", "none", "-no-reboot",
+            "-serial", "stdio", "-kernel", kernel, "-initrd", initrd,
+            "-append", cmdline(CONSOLE, cfg, " ".join(extra)), *cfg["extra"]]

@@ -1,0 +1,1 @@
+"""One module per scenario: NAME, ORDER, ARCHES, ARCH_SKIP, XFAIL, run(t)."""

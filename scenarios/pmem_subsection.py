@@ -1,0 +1,70 @@
+"""Two pmem regions in one 128 MiB section: unbind/rebind in both orders."""
+from ._guest import memfill
+
+NAME = "pmem-subsection"
+ORDER = 30
+ARCHES = ["arm64", "riscv64", "x86_64"]
+ARCH_SKIP = {}
+XFAIL = {
+    ("riscv64", "base"): "6.12 riscv frees the whole PMD-mapped vmemmap of a "
+    "section when one sub-section goes (Oops in free_vmemmap_storage)",
+}
+M = 1 << 20
+RAM = 1024 * M
+SECTION = 768 * M       # offset of the 128 MiB section that holds the regions
+ND = "/sys/bus/nd"
+
+
+def layout(arch):
+    # x86 merges adjacent e820 pmem ranges into one: leave a gap there.
+    if arch == "x86_64":
+        return [(SECTION, 48 * M), (SECTION + 64 * M, 64 * M)]
+    return [(SECTION, 64 * M), (SECTION + 64 * M, 64 * M)]
+
+
+def namespaces(vm, base):
+    """Namespace device of each region, ordered by physical address."""
+    out = vm.sh(f"for r in {ND}/devices/region*; do "
+                f"echo $(cat $r/resource) $(basename $r); done")
+    regions = sorted((int(a, 16), r) for a, r in
+                     (line.split() for line in out.splitlines() if line.strip()))
+    ns = []
+    for _, r in regions:
+        n = r.replace("region", "namespace") + ".0"
+        ns.append(n)
+    return regions, ns
+
+
+def run(t):
+    t.need("dt-pmem" if t.arch != "x86_64" else "e820-pmem")
+    regs = layout(t.arch)
+    vm = t.boot(mem=RAM // M, ram_limit=SECTION, pmem=regs)
+    regions, ns = namespaces(vm, t.machine.RAM_BASE)
+    want = [t.machine.RAM_BASE + off for off, _ in regs]
+    t.check("regions_found", [a for a, _ in regions] == want,
+            f"regions at {[hex(a) for a, _ in regions]}, want {[hex(a) for a in want]}")
+    if len(ns) != 2:
+        return
+    drv = f"{ND}/drivers/nd_pmem"
+
+    def bound(n):
+        return vm.run(f"test -e {drv}/{n}")[0] == 0
+
+    t.check("both_bound", bound(ns[0]) and bound(ns[1]), "not bound at boot")
+    for order in ([0, 1], [1, 0]):
+        tag = "".join(map(str, order))
+        for i in order:
+            rc, out = vm.run(f"echo {ns[i]} > {drv}/unbind", timeout=60)
+            t.check(f"unbind_{tag}_{ns[i]}", rc == 0 and not bound(ns[i]),
+                    out.strip()[-200:])
+        for i in reversed(order):
+            rc, out = vm.run(f"echo {ns[i]} > {drv}/bind", timeout=60)
+            t.check(f"bind_{tag}_{ns[i]}", rc == 0 and bound(ns[i]),
+                    out.strip()[-200:])
+        # The remaining region's memmap must still be intact.
+        rc, out = vm.run("for p in /dev/pmem*; do dd if=/dev/urandom of=/tmp/x "
+                         "bs=1M count=4 2>/dev/null; dd if=/tmp/x of=$p bs=1M "
+                         "count=4 conv=fsync 2>/dev/null && dd if=$p bs=1M "
+                         "count=4 2>/dev/null | cmp - /tmp/x || exit 1; done")
+        t.check(f"pmem_io_after_{tag}", rc == 0, out.strip()[-200:])
+    memfill(t, vm, "memfill", 64)

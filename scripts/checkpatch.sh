@@ -1,0 +1,32 @@
+#!/bin/bash
+# checkpatch.sh: scripts/checkpatch.pl --strict on every patch of series/.
+# Its "does MAINTAINERS need updating?" warning fires for every added file;
+# instead of it, check that MAINTAINERS really covers each added file.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+cp=$LINUX/scripts/checkpatch.pl
+[ -x "$cp" ] || die "no $cp: run 'make tree' first"
+rc=0
+while read -r p; do
+	case $p in ''|'#'*) continue ;; esac
+	uncovered=
+	for f in $(sed -n 's/^ create mode [0-7]* //p' "$TOP/series/$p"); do
+		(cd "$LINUX" && perl scripts/get_maintainer.pl --no-git \
+			--no-git-fallback --no-rolestats -f "$f" 2>/dev/null) |
+			grep -qv 'linux-kernel@vger.kernel.org' || uncovered+=" $f"
+	done
+	if [ -n "$uncovered" ]; then
+		check_result "maintainers $p" fail "no MAINTAINERS entry for:$uncovered"
+		rc=1
+	fi
+	if out=$("$cp" --strict --no-tree --terse --show-types \
+		--ignore FILE_PATH_CHANGES "$TOP/series/$p" 2>&1); then
+		check_result "checkpatch $p" pass ""
+	else
+		printf '%s\n' "$out" >&2
+		check_result "checkpatch $p" fail "$(printf '%s' "$out" | grep -E 'ERROR|WARNING|CHECK' | head -n 3 | tr '\n' ' ')"
+		rc=1
+	fi
+done < "$TOP/series/series"
+exit $rc

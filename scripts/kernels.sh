@@ -1,0 +1,74 @@
+#!/bin/bash
+# kernels.sh [ARCH...]: build the unpatched (base) and patched kernel for
+# each ARCH. The patched kernel is built patch by patch, so that every
+# patch of the series is shown to build on its own (bisectability); a
+# result is cached per commit (its hash covers the whole stack below it)
+# and config, so a warm run only builds what changed.
+# BISECT=0 builds only the tip; KERNELS="base patched" picks the kinds.
+# Results go to $MEMHP_CHECKS when set.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+arches=${*:-$ARCHES}
+for a in $arches; do karch "$a" >/dev/null; done
+git -C "$LINUX" rev-parse -q --verify refs/tags/base >/dev/null ||
+	die "no kernel work tree: run 'make tree' first"
+cfg=$(configs_hash)
+base=$(git -C "$LINUX" rev-parse base)
+tip=$(git -C "$LINUX" rev-parse series)
+mapfile -t commits < <(git -C "$LINUX" rev-list --reverse base..series)
+stamps=$B/stamps
+mkdir -p "$stamps"
+
+# build ARCH REV OUT NAME: build REV into OUT unless a stamp says it was
+build() {
+	local arch=$1 rev=$2 out=$3 name=$4 src key log
+	key="$arch-$rev-$cfg"
+	if [ -f "$stamps/$key.ok" ] && [ -f "$out/boot-image" ] &&
+	   [ "$(cat "$out/.memhp-rev" 2>/dev/null)" = "$rev" ]; then
+		check_result "$name" pass "cached"
+		return 0
+	fi
+	if [ -f "$stamps/$key.ok" ] && [ "$rev" != "$tip" ] && [ "$rev" != "$base" ]; then
+		check_result "$name" pass "cached"
+		return 0
+	fi
+	# One source path for every build: kbuild passes absolute source
+	# paths to the compiler, so this lets ccache share base and patched.
+	src=$B/src/linux
+	worktree "$src" "$rev"
+	log=$stamps/$key.log
+	if "$TOP/scripts/kernel.sh" "$arch" "$src" "$out" > "$log" 2>&1; then
+		echo "$rev" > "$out/.memhp-rev"
+		touch "$stamps/$key.ok"
+		check_result "$name" pass "$(grep -o 'built .* in [0-9]*s' "$log" | tail -n1)"
+	else
+		rm -f "$out/.memhp-rev"
+		tail -n 25 "$log" >&2
+		check_result "$name" fail "see $log"
+		return 1
+	fi
+}
+
+rc=0
+kinds=${KERNELS:-base patched}
+for arch in $arches; do
+	if [[ " $kinds " = *" base "* ]]; then
+		step "kernels: $arch base (unpatched)"
+		build "$arch" "$base" "$B/out/$arch-base" "build $arch base" || rc=1
+	fi
+	[[ " $kinds " = *" patched "* ]] || continue
+	n=0
+	for c in "${commits[@]}"; do
+		n=$((n + 1))
+		[ "$c" = "$tip" ] || [ "${BISECT:-1}" = 1 ] || continue
+		subj=$(git -C "$LINUX" log -1 --format=%s "$c")
+		step "kernels: $arch patch $n/${#commits[@]}: $subj"
+		build "$arch" "$c" "$B/out/$arch-patched" \
+			"build $arch $(printf %04d "$n") $subj" || rc=1
+	done
+	if [ ${#commits[@]} -eq 0 ]; then
+		build "$arch" "$tip" "$B/out/$arch-patched" "build $arch patched" || rc=1
+	fi
+done
+exit $rc
