@@ -202,7 +202,11 @@ def write_tables(rundir, units, checks):
         lines += ["", "## Notes", ""]
         for u in units:
             for n in u.get("notes", []):
-                lines.append(f"- {u['arch']} {u['kernel']} {u['scenario']}: {n}")
+                head, _, body = n.partition("\n")
+                lines.append(f"- {u['arch']} {u['kernel']} {u['scenario']}: {head}")
+                if body.strip():
+                    lines += ["", "  ```"] + [f"  {b}" for b in body.rstrip().splitlines()]
+                    lines += ["  ```", ""]
     with open(os.path.join(rundir, "results.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
 

@@ -6,6 +6,10 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 cp=$LINUX/scripts/checkpatch.pl
+# Run outside any git repository: the base tree has no upstream history,
+# so checkpatch could not look up the commit ids of Fixes: tags there.
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
 [ -x "$cp" ] || die "no $cp: run 'make tree' first"
 rc=0
 while read -r p; do
@@ -20,7 +24,7 @@ while read -r p; do
 		check_result "maintainers $p" fail "no MAINTAINERS entry for:$uncovered"
 		rc=1
 	fi
-	if out=$("$cp" --strict --no-tree --terse --show-types \
+	if out=$(cd "$scratch" && "$cp" --strict --no-tree --terse --show-types \
 		--ignore FILE_PATH_CHANGES "$TOP/series/$p" 2>&1); then
 		check_result "checkpatch $p" pass ""
 	else
