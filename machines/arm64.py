@@ -4,6 +4,7 @@ from .common import GiB, cmdline, mem_arg, qemu_devices, qemu_path
 
 QEMU = qemu_path("qemu-system-aarch64")
 CONSOLE = "ttyAMA0"
+RAM_TOP_RESERVED = 0
 RAM_BASE = 1 * GiB
 FIRMWARE = "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd"
 

@@ -4,6 +4,7 @@ from .common import GiB, cmdline, mem_arg, qemu_path
 
 QEMU = qemu_path("qemu-system-riscv64")
 CONSOLE = "ttyS0"
+RAM_TOP_RESERVED = 0
 RAM_BASE = 2 * GiB
 FIRMWARE = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin"
 

@@ -4,6 +4,8 @@ from .common import MiB, cmdline, mem_arg, qemu_devices, qemu_path
 QEMU = qemu_path("qemu-system-x86_64")
 CONSOLE = "ttyS0"
 RAM_BASE = 0
+# q35's firmware reserves the last 128 KiB below the end of low RAM.
+RAM_TOP_RESERVED = 128 << 10
 
 
 def features():

@@ -8,8 +8,10 @@ XFAIL = {
     "end of the range just added, even below the current max_pfn",
 }
 M = 1 << 20
-LOW, HIGH = 768 * M, 896 * M   # offsets of two pmem regions, own sections
-SIZE = 64 * M
+# Two pmem regions of a whole section each, so that rebinding one does not
+# go through sub-section hotplug (that has its own scenario).
+LOW, HIGH = 768 * M, 896 * M
+SIZE = 128 * M
 ND = "/sys/bus/nd"
 
 
@@ -22,7 +24,7 @@ def kpageflags_bytes(vm, pfn):
 
 def run(t):
     t.need("dt-pmem" if t.arch != "x86_64" else "e820-pmem")
-    vm = t.boot(mem=1024, ram_limit=LOW, pmem=[(LOW, SIZE), (HIGH, SIZE)])
+    vm = t.boot(mem=1280, ram_limit=LOW, pmem=[(LOW, SIZE), (HIGH, SIZE)])
     out = vm.sh(f"for r in {ND}/devices/region*; do "
                 f"echo $(cat $r/resource) $(basename $r); done")
     regions = sorted((int(a, 16), r) for a, r in

@@ -10,7 +10,7 @@ XFAIL = {
     "section when one sub-section goes (Oops in free_vmemmap_storage)",
 }
 M = 1 << 20
-RAM = 1024 * M
+RAM = 1280 * M          # regions well below the end of RAM on every machine
 SECTION = 768 * M       # offset of the 128 MiB section that holds the regions
 ND = "/sys/bus/nd"
 

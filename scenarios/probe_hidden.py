@@ -20,7 +20,9 @@ def run(t):
     vm = t.boot(mem=RAM // M, ram_limit=VISIBLE)
     base = t.machine.RAM_BASE
     bs = int(vm.sh(f"cat {MEM}/block_size_bytes"), 16)
-    hidden = list(range(base + VISIBLE, base + RAM, bs))
+    # Blocks wholly inside hidden RAM (not the firmware's reserved top).
+    top = base + RAM - t.machine.RAM_TOP_RESERVED
+    hidden = [a for a in range(base + VISIBLE, base + RAM, bs) if a + bs <= top]
     if not t.check("probe_interface", vm.run(f"test -e {MEM}/probe")[0] == 0,
                    "no /sys/devices/system/memory/probe"):
         return
@@ -42,7 +44,7 @@ def run(t):
     t.note(f"probe+online_movable of {len(hidden) - 1} blocks "
            f"({gib:.2f} GiB): {dt:.2f}s, {dt / gib:.2f}s per GiB "
            f"(host-side, includes console round trips)")
-    span = (base + VISIBLE, RAM - VISIBLE)
+    span = (hidden[0], len(hidden) * bs)
     memfill(t, vm, "memfill", 1200, span, need_mib=256)
     blocks = " ".join(str(a // bs) for a in hidden)
     rc, out = vm.run(f"for b in {blocks}; do echo offline > {MEM}/memory$b/state "

@@ -6,10 +6,12 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 cp=$LINUX/scripts/checkpatch.pl
-# Run outside any git repository: the base tree has no upstream history,
-# so checkpatch could not look up the commit ids of Fixes: tags there.
+# The base tree has no upstream history, so checkpatch cannot look up the
+# commit ids of Fixes: tags there: give it no git directory (it then checks
+# their format only).
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
+export GIT_DIR=$scratch/no-git
 [ -x "$cp" ] || die "no $cp: run 'make tree' first"
 rc=0
 while read -r p; do

@@ -36,7 +36,8 @@ case $arch in
 arm64|riscv64) target=Image; image=arch/$ka/boot/Image ;;
 x86_64) target=bzImage; image=arch/x86/boot/bzImage ;;
 esac
-frags=("$TOP/configs/common.config" "$TOP/configs/$arch.config" "$TOP/configs/debug.config")
+frags=("$TOP/configs/common.config" "$TOP/configs/$arch.config" "$TOP/configs/debug.config"
+	"$TOP/configs/series.config")
 for f in "${frags[@]}"; do [ -f "$f" ] || die "missing config fragment $f"; done
 
 log=$out/build.log
@@ -94,7 +95,17 @@ verify_config() {
 			have[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
 		fi
 	done <"$out/.config"
+	# series.config names options that the series adds: where the tree
+	# does not define one (the unpatched base), it is not required.
+	local -A optional=()
+	while IFS= read -r line; do
+		if [[ $line =~ ^(CONFIG_([A-Za-z0-9_]+))= ]] &&
+		   ! grep -rqsx --include='Kconfig*' "config ${BASH_REMATCH[2]}" "$src"; then
+			optional[${BASH_REMATCH[1]}]=1
+		fi
+	done <"$TOP/configs/series.config"
 	for sym in "${order[@]}"; do
+		[ -z "${optional[$sym]+x}" ] || continue
 		val=${want[$sym]}
 		if [ "$val" = n ]; then
 			[ -z "${have[$sym]+x}" ] || [ "${have[$sym]}" = n ] ||
@@ -136,6 +147,7 @@ t0=$(date +%s)
 echo "==== $(date -u '+%F %T') make $target" >>"$log"
 "${mk[@]}" "$target" >>"$log" 2>&1 &
 pid=$!
+trap 'kill "$pid" 2>/dev/null; exit 130' INT TERM
 # Progress: a line every 30 s with the number of objects compiled so far.
 n0=$(grep -c '^  CC ' "$log" || true)
 while kill -0 "$pid" 2>/dev/null; do
@@ -147,6 +159,7 @@ while kill -0 "$pid" 2>/dev/null; do
 	step "$arch: ... $(( $(grep -c '^  CC ' "$log" || true) - n0 )) objects compiled"
 done
 wait "$pid" || fail "$arch: build of $target failed"
+trap - INT TERM
 step "$arch: built $image in $(( $(date +%s) - t0 ))s"
 
 [ -f "$out/$image" ] || fail "$arch: $out/$image missing after the build"

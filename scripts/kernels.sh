@@ -63,9 +63,16 @@ for arch in $arches; do
 		n=$((n + 1))
 		[ "$c" = "$tip" ] || [ "${BISECT:-1}" = 1 ] || continue
 		subj=$(git -C "$LINUX" log -1 --format=%s "$c")
+		name="build $arch $(printf %04d "$n") $subj"
+		# A patch that only touches selftests or documentation cannot
+		# change the kernel build; the next real build covers it.
+		if [ "$c" != "$tip" ] && ! git -C "$LINUX" diff --name-only "$c^" "$c" |
+			grep -qv -e '^tools/' -e '^Documentation/'; then
+			check_result "$name" pass "only tools/ and Documentation/: nothing to build"
+			continue
+		fi
 		step "kernels: $arch patch $n/${#commits[@]}: $subj"
-		build "$arch" "$c" "$B/out/$arch-patched" \
-			"build $arch $(printf %04d "$n") $subj" || rc=1
+		build "$arch" "$c" "$B/out/$arch-patched" "$name" || rc=1
 	done
 	if [ ${#commits[@]} -eq 0 ]; then
 		build "$arch" "$tip" "$B/out/$arch-patched" "build $arch patched" || rc=1
