@@ -37,7 +37,9 @@ def pmem_nodes(regions):
     """pmem-region nodes (drivers/nvdimm/of_pmem.c) for (base, size) pairs."""
     return "".join(
         f"\n\tpmem@{base:x} {{\n\t\tcompatible = \"pmem-region\";\n"
-        f"\t\treg = <{cells(base)} {cells(size)}>;\n\t}};\n"
+        f"\t\treg = <{cells(base)} {cells(size)}>;\n"
+        # a node for the region (dax kmem refuses regions without one)
+        f"\t\tnuma-node-id = <0>;\n\t}};\n"
         for base, size in regions)
 
 

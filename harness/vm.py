@@ -51,7 +51,14 @@ class VM:
                                      stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
         threading.Thread(target=self._reader, daemon=True).start()
-        self.qmp = QMP(self.qmp_path)
+        try:
+            self.qmp = QMP(self.qmp_path)
+        except OSError:
+            # QEMU refused its options: say what it said.
+            time.sleep(0.5)
+            with self.lock:
+                said = self.buf.strip()[-500:]
+            raise GuestError(f"QEMU did not start: {said or 'no output'}")
         self.expect(READY, timeout=self.boot_timeout, what="boot to /init")
         self.boot_seconds = time.monotonic() - t0
         return self

@@ -24,7 +24,11 @@ def argv(kernel, initrd, cfg, workdir, name):
         extra.append(f"memmap={size // MiB}M!{off // MiB}M")
     if cfg["ram_limit"] is not None:
         extra.append(f"mem={cfg['ram_limit'] // MiB}M")
+    # -numa node: an SRAT, so that pmem and hot-added ranges have a node
+    # (dax kmem refuses regions without one), as arm64/riscv get from DT.
     return [QEMU, "-M", "q35", "-smp", str(cfg["smp"]), *mem_arg(cfg),
+            "-object", f"memory-backend-ram,id=ram0,size={cfg['mem']}M",
+            "-numa", "node,nodeid=0,memdev=ram0",
             "-nodefaults", "-display", "none", "-no-reboot",
             "-serial", "stdio", "-kernel", kernel, "-initrd", initrd,
             "-append", cmdline(CONSOLE, cfg, " ".join(extra)), *cfg["extra"]]

@@ -1,4 +1,4 @@
-"""Memory added below other hot-added memory must not lower max_pfn."""
+"""System RAM added below other hot-added RAM must not lower max_pfn."""
 NAME = "max-pfn"
 ORDER = 40
 ARCHES = ["arm64", "riscv64", "x86_64"]
@@ -8,11 +8,11 @@ XFAIL = {
     "end of the range just added, even below the current max_pfn",
 }
 M = 1 << 20
-# Two pmem regions of a whole section each, so that rebinding one does not
-# go through sub-section hotplug (that has its own scenario).
-LOW, HIGH = 768 * M, 896 * M
-SIZE = 128 * M
-ND = "/sys/bus/nd"
+# Two pmem regions, each turned into System RAM with dax kmem: the higher
+# one first, then the lower one. The dax info block takes the start of a
+# namespace, and kmem only adds whole memory blocks: 256 MiB regions give
+# one 128 MiB block each.
+LOW, HIGH, SIZE = 768 * M, 1024 * M, 256 * M
 
 
 def kpageflags_bytes(vm, pfn):
@@ -22,11 +22,28 @@ def kpageflags_bytes(vm, pfn):
     return int(out.split()[-1])
 
 
+def to_system_ram(t, vm, region):
+    """devdax namespace on region, then kmem; returns the dax device."""
+    ns = region.replace("region", "namespace") + ".0"
+    rc, out = vm.run(f"ndctl create-namespace -f -e {ns} -m devdax --map=mem",
+                     timeout=120)
+    if not t.check(f"devdax_{ns}", rc == 0, out.strip()[-300:]):
+        return None
+    dax = region.replace("region", "dax") + ".0"
+    # What daxctl reconfigure-device --mode=system-ram does, through sysfs
+    # (daxctl wants the kmem module, which is built into our kernels).
+    rc, out = vm.run(f"echo {dax} > /sys/bus/dax/drivers/device_dax/unbind && "
+                     f"echo {dax} > /sys/bus/dax/drivers/kmem/new_id", timeout=120)
+    t.check(f"kmem_{dax}", rc == 0 and vm.run(
+        f"test -e /sys/bus/dax/drivers/kmem/{dax}")[0] == 0, out.strip()[-300:])
+    return dax
+
+
 def run(t):
     t.need("dt-pmem" if t.arch != "x86_64" else "e820-pmem")
-    vm = t.boot(mem=1280, ram_limit=LOW, pmem=[(LOW, SIZE), (HIGH, SIZE)])
-    out = vm.sh(f"for r in {ND}/devices/region*; do "
-                f"echo $(cat $r/resource) $(basename $r); done")
+    vm = t.boot(mem=1536, ram_limit=LOW, pmem=[(LOW, SIZE), (HIGH, SIZE)])
+    out = vm.sh("for r in /sys/bus/nd/devices/region*; do "
+                "echo $(cat $r/resource) $(basename $r); done")
     regions = sorted((int(a, 16), r) for a, r in
                      (line.split() for line in out.splitlines() if line.strip()))
     base = t.machine.RAM_BASE
@@ -35,13 +52,14 @@ def run(t):
         return
     page = int(vm.sh("grep -m1 KernelPageSize /proc/self/smaps").split()[1]) * 1024
     top_pfn = (base + HIGH + SIZE) // page - 1
-    t.check("kpageflags_covers_high_at_boot", kpageflags_bytes(vm, top_pfn) == 8,
-            f"pfn {top_pfn:#x} not readable after boot")
-    low_ns = regions[0][1].replace("region", "namespace") + ".0"
-    drv = f"{ND}/drivers/nd_pmem"
-    vm.sh(f"echo {low_ns} > {drv}/unbind")
-    vm.sh(f"echo {low_ns} > {drv}/bind")
-    t.check("low_rebound", vm.run(f"test -e {drv}/{low_ns}")[0] == 0)
+    if not to_system_ram(t, vm, regions[1][1]):
+        return
+    t.check("kpageflags_covers_high", kpageflags_bytes(vm, top_pfn) == 8,
+            f"pfn {top_pfn:#x} unreadable after adding the high range")
+    if not to_system_ram(t, vm, regions[0][1]):
+        return
     n = kpageflags_bytes(vm, top_pfn)
-    t.check("kpageflags_covers_high_after_low_add", n == 8,
+    t.check("kpageflags_covers_high_after_low", n == 8,
             f"read of pfn {top_pfn:#x} returned {n} bytes: max_pfn went back")
+    t.note("System RAM after kmem: " + vm.sh(
+        "grep -i 'system ram' /proc/iomem | tr '\\n' ' '"))

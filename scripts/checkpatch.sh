@@ -7,11 +7,11 @@ set -euo pipefail
 
 cp=$LINUX/scripts/checkpatch.pl
 # The base tree has no upstream history, so checkpatch cannot look up the
-# commit ids of Fixes: tags there: give it no git directory (it then checks
-# their format only).
+# commit ids of Fixes: tags (UNKNOWN_COMMIT_ID): each tag is checked
+# against scripts/upstream-commits.txt instead.
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-export GIT_DIR=$scratch/no-git
+known=$TOP/scripts/upstream-commits.txt
 [ -x "$cp" ] || die "no $cp: run 'make tree' first"
 rc=0
 while read -r p; do
@@ -26,8 +26,17 @@ while read -r p; do
 		check_result "maintainers $p" fail "no MAINTAINERS entry for:$uncovered"
 		rc=1
 	fi
+	bad_fixes=$(sed -n 's/^Fixes: \([0-9a-f]\{12\}\) ("\(.*\)")$/\1 \2/p' "$TOP/series/$p" |
+		while read -r line; do
+			grep -qxF "$line" "$known" || echo "$line"
+		done)
+	if [ "$(grep -c '^Fixes:' "$TOP/series/$p")" != "$(sed -n 's/^Fixes: [0-9a-f]\{12\} (".*")$/x/p' "$TOP/series/$p" | wc -l)" ] ||
+	   [ -n "$bad_fixes" ]; then
+		check_result "fixes-tags $p" fail "malformed or unverified Fixes: ${bad_fixes:-tag}"
+		rc=1
+	fi
 	if out=$(cd "$scratch" && "$cp" --strict --no-tree --terse --show-types \
-		--ignore FILE_PATH_CHANGES "$TOP/series/$p" 2>&1); then
+		--ignore FILE_PATH_CHANGES,UNKNOWN_COMMIT_ID "$TOP/series/$p" 2>&1); then
 		check_result "checkpatch $p" pass ""
 	else
 		printf '%s\n' "$out" >&2
