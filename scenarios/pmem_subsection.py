@@ -51,6 +51,13 @@ def run(t):
         return vm.run(f"test -e {drv}/{n}")[0] == 0
 
     t.check("both_bound", bound(ns[0]) and bound(ns[1]), "not bound at boot")
+    if vm.run("test -e /sys/devices/system/memory/probe")[0] == 0:
+        # A bound namespace is a busy resource: probing over it must fail.
+        bs = int(vm.sh("cat /sys/devices/system/memory/block_size_bytes"), 16)
+        addr = regions[0][0] // bs * bs
+        rc, out = vm.run(f"echo {addr:#x} > /sys/devices/system/memory/probe")
+        t.check("probe_over_pmem_refused", rc != 0 and "exists" in out,
+                f"rc {rc}: {out.strip()[-200:]}")
     for order in ([0, 1], [1, 0]):
         tag = "".join(map(str, order))
         for i in order:
