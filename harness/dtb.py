@@ -62,3 +62,24 @@ def add_memory_node(dts, base, size, hotpluggable=False, numa_node=None):
     return add_root_nodes(
         dts, f"\n\tmemory@{base:x} {{\n\t\tdevice_type = \"memory\";\n"
         f"\t\treg = <{cells(base)} {cells(size)}>;\n{props}\t}};\n")
+
+
+def for_guest(argv, cfg, ram_base, workdir, name, shrink_ram=False):
+    """QEMU's DTB for argv with the machine config's edits: pmem regions,
+    scenario edits and (shrink_ram) RAM cut to cfg["ram_limit"]. Returns
+    the extra QEMU arguments that pass it (none when nothing is edited)."""
+    shrink = shrink_ram and cfg["ram_limit"] is not None
+    if not (cfg["pmem"] or cfg["dtb_edit"] or shrink):
+        return []
+    raw = f"{workdir}/{name}.qemu.dtb"
+    dump(argv, raw)
+    dts = to_dts(raw)
+    if shrink:
+        dts = set_memory(dts, ram_base, cfg["ram_limit"])
+    dts = add_root_nodes(dts, pmem_nodes(
+        [(ram_base + off, size) for off, size in cfg["pmem"]]))
+    if cfg["dtb_edit"]:
+        dts = cfg["dtb_edit"](dts, ram_base)
+    out = f"{workdir}/{name}.dtb"
+    compile_dts(dts, out)
+    return ["-dtb", out]

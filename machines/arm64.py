@@ -30,15 +30,5 @@ def argv(kernel, initrd, cfg, workdir, name):
         if cfg["pmem"] or cfg["dtb_edit"]:
             raise ValueError("arm64: DT edits need a DT boot (acpi=False)")
         return a[:1] + ["-bios", FIRMWARE] + a[1:]
-    if cfg["pmem"] or cfg["dtb_edit"]:
-        raw = f"{workdir}/{name}.qemu.dtb"
-        dtb.dump(a, raw)
-        dts = dtb.to_dts(raw)
-        dts = dtb.add_root_nodes(dts, dtb.pmem_nodes(
-            [(RAM_BASE + off, size) for off, size in cfg["pmem"]]))
-        if cfg["dtb_edit"]:
-            dts = cfg["dtb_edit"](dts, RAM_BASE)
-        out = f"{workdir}/{name}.dtb"
-        dtb.compile_dts(dts, out)
-        a += ["-dtb", out]
-    return a
+    # QEMU rewrites the DT memory node itself: RAM is cut with mem= above.
+    return a + dtb.for_guest(a, cfg, RAM_BASE, workdir, name)

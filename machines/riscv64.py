@@ -21,18 +21,5 @@ def argv(kernel, initrd, cfg, workdir, name):
          "-nodefaults", "-display", "none", "-no-reboot", "-serial", "stdio",
          "-bios", FIRMWARE, "-kernel", kernel, "-initrd", initrd,
          "-append", cmdline(CONSOLE, cfg, "earlycon=sbi"), *cfg["extra"]]
-    if cfg["pmem"] or cfg["dtb_edit"] or cfg["ram_limit"] is not None:
-        raw = f"{workdir}/{name}.qemu.dtb"
-        dtb.dump(a, raw)
-        dts = dtb.to_dts(raw)
-        if cfg["ram_limit"] is not None:
-            # The DT given with -dtb is used as is: shrink RAM there.
-            dts = dtb.set_memory(dts, RAM_BASE, cfg["ram_limit"])
-        dts = dtb.add_root_nodes(dts, dtb.pmem_nodes(
-            [(RAM_BASE + off, size) for off, size in cfg["pmem"]]))
-        if cfg["dtb_edit"]:
-            dts = cfg["dtb_edit"](dts, RAM_BASE)
-        out = f"{workdir}/{name}.dtb"
-        dtb.compile_dts(dts, out)
-        a += ["-dtb", out]
-    return a
+    # The DT given with -dtb is used as is: RAM is cut there.
+    return a + dtb.for_guest(a, cfg, RAM_BASE, workdir, name, shrink_ram=True)

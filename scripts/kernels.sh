@@ -38,7 +38,9 @@ build() {
 	src=$B/src/linux
 	worktree "$src" "$rev"
 	log=$stamps/$key.log
-	if "$TOP/scripts/kernel.sh" "$arch" "$src" "$out" > "$log" 2>&1; then
+	# Progress lines go through; everything goes to the log.
+	if "$TOP/scripts/kernel.sh" "$arch" "$src" "$out" \
+		> >(tee "$log" | grep --line-buffered '^\[' >&2) 2>&1; then
 		echo "$rev" > "$out/.memhp-rev"
 		touch "$stamps/$key.ok"
 		check_result "$name" pass "$(grep -o 'built .* in [0-9]*s' "$log" | tail -n1)"
