@@ -222,6 +222,8 @@ def main():
     ap.add_argument("--list", action="store_true", help="list scenarios")
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="print scenario notes as they happen")
+    ap.add_argument("--no-latest", action="store_true",
+                    help="do not update results/latest.{md,json}")
     args = ap.parse_args()
     global VERBOSE
     VERBOSE = args.verbose
@@ -260,7 +262,7 @@ def main():
                     f"({u['seconds']:.0f}s){'  ' + u['reason'] if u.get('reason') else ''}")
     write_tables(args.out, units, checks)
     latest = os.path.join(TOP, "results")
-    for ext in ("md", "json"):
+    for ext in ("md", "json") if not args.no_latest else ():
         src = os.path.join(args.out, f"results.{ext}")
         with open(src) as f, open(os.path.join(latest, f"latest.{ext}"), "w") as g:
             g.write(f.read())

@@ -13,5 +13,5 @@ KERNELS=patched BISECT=0 "$TOP/scripts/kernels.sh" "$arch"
 worktree "$B/src/linux" "$(git -C "$LINUX" rev-parse series)"
 "$TOP/scripts/rootfs.sh" "$arch" "$B/src/linux" "$B/initrd/$arch.cpio"
 step "demo: booting the patched $arch kernel and hot(un)plugging a DIMM"
-cd "$TOP" && exec python3 -m harness.run --verbose --arch "$arch" \
+cd "$TOP" && exec python3 -m harness.run --verbose --no-latest --arch "$arch" \
 	--kernel patched --scenario pcdimm-basic --out "$B/demo"
