@@ -49,3 +49,11 @@ def memfill(t, vm, name, mib, rng=None, need_mib=None, seed=1):
         if need_mib:
             cmd += f" --need-mib {need_mib}"
     return t.ktap(name, vm.run(cmd, timeout=600))
+
+
+def pmem_regions(vm):
+    """(physical start, regionN) of every nd region, by address."""
+    out = vm.sh("for r in /sys/bus/nd/devices/region*; do "
+                "echo $(cat $r/resource) $(basename $r); done")
+    return sorted((int(a, 16), r) for a, r in
+                  (line.split() for line in out.splitlines() if line.strip()))

@@ -7,6 +7,8 @@ XFAIL = {
     ("riscv64", "base"): "6.12 riscv arch_add_memory() sets max_pfn to the "
     "end of the range just added, even below the current max_pfn",
 }
+from ._guest import pmem_regions
+
 M = 1 << 20
 # Two pmem regions, each turned into System RAM with dax kmem: the higher
 # one first, then the lower one. The dax info block takes the start of a
@@ -42,10 +44,7 @@ def to_system_ram(t, vm, region):
 def run(t):
     t.need("dt-pmem" if t.arch != "x86_64" else "e820-pmem")
     vm = t.boot(mem=1536, ram_limit=LOW, pmem=[(LOW, SIZE), (HIGH, SIZE)])
-    out = vm.sh("for r in /sys/bus/nd/devices/region*; do "
-                "echo $(cat $r/resource) $(basename $r); done")
-    regions = sorted((int(a, 16), r) for a, r in
-                     (line.split() for line in out.splitlines() if line.strip()))
+    regions = pmem_regions(vm)
     base = t.machine.RAM_BASE
     if not t.check("two_regions", [a for a, _ in regions] == [base + LOW, base + HIGH],
                    f"regions: {regions}"):

@@ -1,5 +1,5 @@
 """Two pmem regions in one 128 MiB section: unbind/rebind in both orders."""
-from ._guest import memfill
+from ._guest import memfill, pmem_regions
 
 NAME = "pmem-subsection"
 ORDER = 30
@@ -23,24 +23,12 @@ def layout(arch):
     return [(SECTION, 64 * M), (SECTION + 64 * M, 64 * M)]
 
 
-def namespaces(vm, base):
-    """Namespace device of each region, ordered by physical address."""
-    out = vm.sh(f"for r in {ND}/devices/region*; do "
-                f"echo $(cat $r/resource) $(basename $r); done")
-    regions = sorted((int(a, 16), r) for a, r in
-                     (line.split() for line in out.splitlines() if line.strip()))
-    ns = []
-    for _, r in regions:
-        n = r.replace("region", "namespace") + ".0"
-        ns.append(n)
-    return regions, ns
-
-
 def run(t):
     t.need("dt-pmem" if t.arch != "x86_64" else "e820-pmem")
     regs = layout(t.arch)
     vm = t.boot(mem=RAM // M, ram_limit=SECTION, pmem=regs)
-    regions, ns = namespaces(vm, t.machine.RAM_BASE)
+    regions = pmem_regions(vm)
+    ns = [r.replace("region", "namespace") + ".0" for _, r in regions]
     want = [t.machine.RAM_BASE + off for off, _ in regs]
     t.check("regions_found", [a for a, _ in regions] == want,
             f"regions at {[hex(a) for a, _ in regions]}, want {[hex(a) for a in want]}")
