@@ -19,6 +19,9 @@ tip=$(git -C "$LINUX" rev-parse series)
 mapfile -t commits < <(git -C "$LINUX" rev-list --reverse base..series)
 stamps=$B/stamps
 mkdir -p "$stamps"
+# One kernels.sh at a time: every build shares the worktree $B/src/linux.
+exec 8>"$B/.kernels.lock"
+flock 8
 
 # build ARCH REV OUT NAME: build REV into OUT unless a stamp says it was
 build() {
