@@ -95,14 +95,16 @@ verify_config() {
 			have[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
 		fi
 	done <"$out/.config"
-	# series.config names options that the series adds: where kconfig
-	# does not know one for this arch (the unpatched base), .config does
-	# not mention it at all, and it is not required.
+	# series.config names options that the series adds: where the tree
+	# has no such symbol (the unpatched base, or an arch the option is
+	# not for), it is not required.
 	local -A optional=()
 	while IFS= read -r line; do
-		if [[ $line =~ ^(CONFIG_[A-Za-z0-9_]+)= ]] &&
-		   ! grep -qE "^(${BASH_REMATCH[1]}=|# ${BASH_REMATCH[1]} is not set)" "$out/.config"; then
-			optional[${BASH_REMATCH[1]}]=1
+		if [[ $line =~ ^CONFIG_([A-Za-z0-9_]+)= ]] &&
+		   ! grep -rqsx --include='Kconfig*' --exclude-dir=arch \
+			"config ${BASH_REMATCH[1]}" "$src" &&
+		   ! grep -rqsx --include='Kconfig*' "config ${BASH_REMATCH[1]}" "$src/arch/$ka"; then
+			optional[CONFIG_${BASH_REMATCH[1]}]=1
 		fi
 	done <"$TOP/configs/series.config"
 	for sym in "${order[@]}"; do
