@@ -2,7 +2,7 @@
 # `make help` lists the targets.
 
 ARCH ?= arm64 riscv64 x86_64
-KERNEL ?= base,patched
+KERNEL ?= base,patched,unfixed
 SCENARIO ?= all
 comma := ,
 arches = $(subst riscv ,riscv64 ,$(filter-out riscv64,$(ARCH)) )$(filter riscv64,$(ARCH))
@@ -20,7 +20,7 @@ help:
 	@echo "make series      regenerate series/ from the work tree (git format-patch)"
 	@echo "make checkpatch  scripts/checkpatch.pl --strict on every patch"
 	@echo "make kernels     base and patched kernels, patch by patch  [ARCH=...]"
-	@echo "make kernel      one kernel: ARCH=riscv KERNEL=base|patched"
+	@echo "make kernel      one kernel: ARCH=riscv KERNEL=base|patched|unfixed"
 	@echo "make rootfs      the Debian trixie guest initramfs          [ARCH=...]"
 	@echo "make run         scenarios only, on built kernels  [ARCH= KERNEL= SCENARIO=]"
 	@echo "make list        list the scenarios"

@@ -4,7 +4,11 @@
 # patch of the series is shown to build on its own (bisectability); a
 # result is cached per commit (its hash covers the whole stack below it)
 # and config, so a warm run only builds what changed.
-# BISECT=0 builds only the tip; KERNELS="base patched" picks the kinds.
+# The "unfixed" kernel is the series up to its first patch with a Fixes:
+# tag (its tests and test module, none of its fixes); it is kept from the
+# patch-by-patch builds, so scenarios can show the tests fail without the
+# fixes. BISECT=0 builds only what is asked; KERNELS="base patched unfixed"
+# picks the kinds.
 # Results go to $MEMHP_CHECKS when set.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -17,22 +21,29 @@ cfg=$(configs_hash)
 base=$(git -C "$LINUX" rev-parse base)
 tip=$(git -C "$LINUX" rev-parse series)
 mapfile -t commits < <(git -C "$LINUX" rev-list --reverse base..series)
+unfixed=$base
+for c in "${commits[@]}"; do
+	git -C "$LINUX" log -1 --format=%B "$c" | grep -q '^Fixes: ' && break
+	unfixed=$c
+done
 stamps=$B/stamps
 mkdir -p "$stamps"
 # One kernels.sh at a time: every build shares the worktree $B/src/linux.
 exec 8>"$B/.kernels.lock"
 flock 8
 
-# build ARCH REV OUT NAME: build REV into OUT unless a stamp says it was
+# build ARCH REV OUT NAME [force]: build REV into OUT unless a stamp says
+# it was (a middle commit's stamp is enough unless "force" is given)
 build() {
-	local arch=$1 rev=$2 out=$3 name=$4 src key log
+	local arch=$1 rev=$2 out=$3 name=$4 force=${5:-} src key log
 	key="$arch-$rev-$cfg"
 	if [ -f "$stamps/$key.ok" ] && [ -f "$out/boot-image" ] &&
 	   [ "$(cat "$out/.memhp-rev" 2>/dev/null)" = "$rev" ]; then
 		check_result "$name" pass "cached"
 		return 0
 	fi
-	if [ -f "$stamps/$key.ok" ] && [ "$rev" != "$tip" ] && [ "$rev" != "$base" ]; then
+	if [ -f "$stamps/$key.ok" ] && [ "$rev" != "$tip" ] && [ "$rev" != "$base" ] &&
+	   [ -z "$force" ]; then
 		check_result "$name" pass "cached"
 		return 0
 	fi
@@ -55,12 +66,38 @@ build() {
 	fi
 }
 
+# keep_unfixed ARCH: copy what the harness boots from the patched build
+# dir, which holds the unfixed commit right now, to ARCH-unfixed
+keep_unfixed() {
+	local from=$B/out/$1-patched to=$B/out/$1-unfixed f
+	mkdir -p "$to"
+	for f in boot-image System.map .config modules.builtin modules.builtin.modinfo; do
+		[ ! -f "$from/$f" ] || cp "$from/$f" "$to/$f"
+	done
+	echo "$unfixed $cfg" > "$to/.memhp-rev"
+}
+
+unfixed_ready() {
+	[ -f "$B/out/$1-unfixed/boot-image" ] &&
+		[ "$(cat "$B/out/$1-unfixed/.memhp-rev" 2>/dev/null)" = "$unfixed $cfg" ]
+}
+
 rc=0
-kinds=${KERNELS:-base patched}
+kinds=${KERNELS:-base patched unfixed}
+[ "$unfixed" != "$base" ] || kinds=${kinds/unfixed/}
 for arch in $arches; do
 	if [[ " $kinds " = *" base "* ]]; then
 		step "kernels: $arch base (unpatched)"
 		build "$arch" "$base" "$B/out/$arch-base" "build $arch base" || rc=1
+	fi
+	if [[ " $kinds " = *" unfixed "* ]] && ! unfixed_ready "$arch" &&
+	   { [ "${BISECT:-1}" != 1 ] || [[ " $kinds " != *" patched "* ]]; }; then
+		step "kernels: $arch unfixed (the series' tests without its fixes)"
+		if build "$arch" "$unfixed" "$B/out/$arch-patched" "build $arch unfixed" force; then
+			keep_unfixed "$arch"
+		else
+			rc=1
+		fi
 	fi
 	[[ " $kinds " = *" patched "* ]] || continue
 	n=0
@@ -69,6 +106,16 @@ for arch in $arches; do
 		[ "$c" = "$tip" ] || [ "${BISECT:-1}" = 1 ] || continue
 		subj=$(git -C "$LINUX" log -1 --format=%s "$c")
 		name="build $arch $(printf %04d "$n") $subj"
+		if [ "$c" = "$unfixed" ] && [[ " $kinds " = *" unfixed "* ]] &&
+		   ! unfixed_ready "$arch"; then
+			step "kernels: $arch patch $n/${#commits[@]}: $subj (kept as unfixed)"
+			if build "$arch" "$c" "$B/out/$arch-patched" "$name" force; then
+				keep_unfixed "$arch"
+			else
+				rc=1
+			fi
+			continue
+		fi
 		# A patch that only touches selftests or documentation cannot
 		# change the kernel build; the next real build covers it.
 		if [ "$c" != "$tip" ] && ! git -C "$LINUX" diff --name-only "$c^" "$c" |
