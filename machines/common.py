@@ -37,7 +37,9 @@ def mem_arg(cfg):
 
 
 def cmdline(console, cfg, extra=""):
-    parts = [f"console={console}", "loglevel=5", "panic=-1", extra,
+    # oops=panic: a guest that Oopses stops (panic=-1, -no-reboot) instead
+    # of leaving the harness to wait for a shell that never answers.
+    parts = [f"console={console}", "loglevel=5", "oops=panic", "panic=-1", extra,
              cfg["append"]]
     return " ".join(p for p in parts if p)
 
