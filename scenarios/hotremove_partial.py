@@ -1,0 +1,71 @@
+"""Test module: add 1 GiB in one go, remove one block out of it, the rest stays mapped."""
+from ._guest import MEM, meminfo_kb
+
+NAME = "hotremove-partial"
+ORDER = 55
+ARCHES = ["arm64", "riscv64", "x86_64"]
+ARCH_SKIP = {}
+# The test module (CONFIG_TEST_MEMORY_HOTPLUG) comes with the series.
+KERNELS = ("patched", "unfixed")
+XFAIL = {
+    ("riscv64", "unfixed"): "riscv clears a whole 1 GiB linear-map leaf when "
+                            "one 128 MiB block of it is removed (fixed by "
+                            "'riscv: mm: split linear map leaves ...')",
+}
+M = 1 << 20
+RAM, VISIBLE = 2048 * M, 1024 * M
+CTL = "/sys/kernel/debug/memory_hotplug_test"
+CYCLES = 5
+
+
+def linear_map_lines(vm, start, size):
+    """ptdump lines of the kernel's page tables that map [start, end)."""
+    rc, out = vm.run("cat /sys/kernel/debug/kernel_page_tables", timeout=120)
+    if rc:
+        return "(no kernel_page_tables)"
+    keep = []
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) > 2 and f[1].startswith("0x"):
+            try:
+                pa = int(f[1], 16)
+            except ValueError:
+                continue
+            if start <= pa < start + size:
+                keep.append(line.strip())
+    return "\n".join(keep[:24]) or "(no lines with physical addresses)"
+
+
+def run(t):
+    t.need("probe-hidden-ram")
+    vm = t.boot(mem=RAM // M, ram_limit=VISIBLE)
+    bs = int(vm.sh(f"cat {MEM}/block_size_bytes"), 16)
+    start = t.machine.RAM_BASE + VISIBLE
+    # Leave out the block that holds the firmware's reserved top (q35).
+    size = RAM - VISIBLE - (bs if t.machine.RAM_TOP_RESERVED else 0)
+    if not t.check("test_module", vm.run(f"test -d {CTL}")[0] == 0,
+                   f"no {CTL}"):
+        return
+    # One whole add/remove first: it shows the leaves that map the range
+    # and warms up what a first hot-add allocates for good.
+    vm.sh(f"echo online_movable > {MEM}/auto_online_blocks; "
+          f"echo '{start:#x} {size:#x}' > {CTL}/add")
+    t.note("linear map of the range, added in one go:\n" +
+           linear_map_lines(vm, start, size))
+    vm.sh(f"echo '{start:#x} {size:#x}' > {CTL}/remove; "
+          f"echo offline > {MEM}/auto_online_blocks")
+    before = {f: meminfo_kb(vm, f) for f in ("MemTotal", "PageTables")}
+    t.ktap("hotremove_test", vm.run(
+        f"MEMORY_TEST_RANGE='{start:#x} {size:#x}' MEMORY_TEST_CYCLES={CYCLES} "
+        "/selftests/memory-hotplug/hotremove_test", timeout=600))
+    after = {f: meminfo_kb(vm, f) for f in before}
+    t.check("memtotal_restored", after["MemTotal"] == before["MemTotal"],
+            f"{before} -> {after}")
+    # Tables the adds allocate must be freed by the removes: a page a
+    # cycle would show as 4 kB x (CYCLES + 1); user space moves it a bit.
+    t.check("pagetables_not_leaked",
+            after["PageTables"] - before["PageTables"] <= 12,
+            f"PageTables {before['PageTables']} -> {after['PageTables']} kB "
+            f"over {CYCLES + 1} add/remove cycles")
+    t.note(f"PageTables {before['PageTables']} -> {after['PageTables']} kB "
+           f"over {CYCLES + 1} add/remove cycles")
