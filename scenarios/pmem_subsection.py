@@ -58,9 +58,9 @@ def run(t):
             t.check(f"bind_{tag}_{ns[i]}", rc == 0 and bound(ns[i]),
                     out.strip()[-200:])
         # The remaining region's memmap must still be intact.
-        rc, out = vm.run("for p in /dev/pmem*; do dd if=/dev/urandom of=/tmp/x "
+        rc, out = vm.run("(for p in /dev/pmem*; do dd if=/dev/urandom of=/tmp/x "
                          "bs=1M count=4 2>/dev/null; dd if=/tmp/x of=$p bs=1M "
                          "count=4 conv=fsync 2>/dev/null && dd if=$p bs=1M "
-                         "count=4 2>/dev/null | cmp - /tmp/x || exit 1; done")
+                         "count=4 2>/dev/null | cmp - /tmp/x || exit 1; done)")
         t.check(f"pmem_io_after_{tag}", rc == 0, out.strip()[-200:])
     memfill(t, vm, "memfill", 64)

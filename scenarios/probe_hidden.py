@@ -47,10 +47,10 @@ def run(t):
     span = (hidden[0], len(hidden) * bs)
     memfill(t, vm, "memfill", 1200, span, need_mib=256)
     blocks = " ".join(str(a // bs) for a in hidden)
-    rc, out = vm.run(f"for b in {blocks}; do echo offline > {MEM}/memory$b/state "
-                     f"|| exit 1; done", timeout=600)
+    rc, out = vm.run(f"(for b in {blocks}; do echo offline > {MEM}/memory$b/state "
+                     f"|| exit 1; done)", timeout=600)
     t.check("offline_all", rc == 0, out.strip()[-300:])
-    rc, out = vm.run(f"for b in {blocks}; do echo online_movable > "
-                     f"{MEM}/memory$b/state || exit 1; done", timeout=600)
+    rc, out = vm.run(f"(for b in {blocks}; do echo online_movable > "
+                     f"{MEM}/memory$b/state || exit 1; done)", timeout=600)
     t.check("online_again", rc == 0, out.strip()[-300:])
     memfill(t, vm, "memfill_again", 1200, span, need_mib=256, seed=7)

@@ -1,0 +1,121 @@
+"""Boot memory that can go away: a hotpluggable DT memory node with movable_node."""
+from ._guest import MEM, block_attr, blocks_in, meminfo_kb, wait_for
+
+NAME = "bootmem-node"
+ORDER = 57
+ARCHES = ["arm64", "riscv64"]
+ARCH_SKIP = {"x86_64": "device-tree scenario (x86 marks hotpluggable memory "
+                       "in the ACPI SRAT, which QEMU does only for DIMMs)"}
+XFAIL = {
+    ("arm64", "base"): "6.12 drops the DT hotpluggable flag in NUMA init (no "
+                       "ZONE_MOVABLE) and refuses to offline any boot memory",
+    ("riscv64", "base"): "6.12 drops the DT hotpluggable flag in NUMA init, so "
+                         "movable_node gives no ZONE_MOVABLE",
+}
+M = 1 << 20
+G = 1 << 30
+CTL = "/sys/kernel/debug/memory_hotplug_test"
+CYCLES = 20
+
+
+def mem_node(name, base, size, nid, hotpluggable=False):
+    from harness.dtb import cells
+    return (f"\n\t{name}@{base:x} {{\n\t\tdevice_type = \"memory\";\n"
+            f"\t\treg = <{cells(base)} {cells(size)}>;\n"
+            f"{chr(9) * 2 + 'hotpluggable;' + chr(10) if hotpluggable else ''}"
+            f"\t\tnuma-node-id = <{nid}>;\n\t}};\n")
+
+
+def two_nodes(arch):
+    """Device tree edit: RAM as node 0 and node 1, node 1 hotpluggable."""
+    def edit(dts, base):
+        from harness import dtb
+        if arch == "riscv64":
+            # riscv QEMU uses our DT as is: cut its node, add node 1.
+            dts = dtb.set_memory(dts, base, G, "\n\t\tnuma-node-id = <0>;")
+            return dtb.add_root_nodes(dts, mem_node("memory", base + G, G, 1,
+                                                    hotpluggable=True))
+        # arm64 QEMU replaces memory@ nodes by one for all RAM without a
+        # node id; nodes of another name stay and carry the ids.
+        return dtb.add_root_nodes(dts, mem_node("ram", base, G, 0) +
+                                  mem_node("ram", base + G, G, 1,
+                                           hotpluggable=True))
+    return edit
+
+
+def counters(vm):
+    return {f: meminfo_kb(vm, f) for f in ("MemTotal", "PageTables",
+                                           "SUnreclaim")}
+
+
+def run(t):
+    # rodata=full (most distributions' default) maps arm64 boot memory at
+    # page granularity; with block mappings its offline is refused.
+    vm = t.boot(mem=2 * G // M, dtb_edit=two_nodes(t.arch),
+                append="movable_node rodata=full" if t.arch == "arm64"
+                else "movable_node")
+    start, size = t.machine.RAM_BASE + G, G
+    blocks = blocks_in(vm, start, size)
+    t.note("boot log on nodes and zones:\n" + vm.sh(
+        "dmesg | grep -i -e hotplug -e movable -e numa -e 'node ' "
+        "| head -n 16; true"))
+    if not t.check("node1_exists", vm.run("test -d /sys/devices/system/node/"
+                                          "node1")[0] == 0, "no node1"):
+        return
+    zones = {b: block_attr(vm, b, "valid_zones") for b in blocks}
+    if not t.check("node1_movable", all(z == "Movable" for z in zones.values()),
+                   f"valid_zones of node 1 blocks: {sorted(set(zones.values()))}"):
+        return
+
+    # Data in node 1, held while all of node 1 goes offline (migrates).
+    # All CPUs are on node 0: bind the buffer to node 1.
+    vm.sh(f"numactl --membind=1 memfill --mib 384 "
+          f"--range {start:#x}-{start + size:#x} "
+          "--need-mib 64 --hold > /tmp/mf.log 2>&1 & echo $! > /tmp/mf.pid")
+    wait_for(vm, "memfill to hold", lambda: "holding" in vm.sh(
+        "cat /tmp/mf.log"), timeout=300)
+    ids = " ".join(str(b) for b in blocks)
+    rc, out = vm.run(f"(for b in {ids}; do echo offline > {MEM}/memory$b/state"
+                     f" || exit 1; done)", timeout=600)
+    t.check("node1_offline", rc == 0, out.strip()[-300:])
+    vm.sh("kill -USR1 $(cat /tmp/mf.pid)")
+    wait_for(vm, "memfill to verify", lambda: "# Totals" in vm.sh(
+        "cat /tmp/mf.log"), timeout=300)
+    t.ktap("memfill", (0, vm.sh("cat /tmp/mf.log")))
+    if rc:
+        return
+    rc, out = vm.run(f"(for b in {ids}; do echo online_movable > "
+                     f"{MEM}/memory$b/state || exit 1; done)", timeout=600)
+    if not t.check("node1_online_again", rc == 0, out.strip()[-300:]):
+        return
+
+    # Remove and re-add node 1 through the test module, repeatedly.
+    if not t.check("test_module", vm.run(f"test -d {CTL}")[0] == 0,
+                   f"no {CTL}"):
+        return
+    rng = f"{start:#x} {size:#x}"
+    vm.sh(f"echo online_movable > {MEM}/auto_online_blocks")
+    t.ktap("hotremove_test", vm.run(
+        f"MEMORY_TEST_BOOT_RANGE='{rng}' /selftests/memory-hotplug/"
+        "hotremove_test -t boot_memory", timeout=600))
+    # hotremove_test left node 1 online: one warm-up cycle, then count.
+    rc, out = vm.run(f"echo '{rng}' > {CTL}/remove && "
+                     f"echo '{rng} 1' > {CTL}/add", timeout=300)
+    t.check("warmup_cycle", rc == 0, out.strip()[-300:])
+    before = counters(vm)
+    rc, out = vm.run(f"(for i in $(seq {CYCLES}); do "
+                     f"echo '{rng}' > {CTL}/remove || exit 1; "
+                     f"echo '{rng} 1' > {CTL}/add || exit 1; done)",
+                     timeout=900)
+    t.check(f"remove_readd_x{CYCLES}", rc == 0, out.strip()[-300:])
+    after = counters(vm)
+    t.note(f"after {CYCLES} remove/re-add cycles: {before} -> {after}")
+    t.check("memtotal_restored", after["MemTotal"] == before["MemTotal"],
+            f"{before['MemTotal']} -> {after['MemTotal']} kB")
+    # A page a cycle would add 80 kB; user space moves these a little.
+    for f in ("PageTables", "SUnreclaim"):
+        t.check(f"{f.lower()}_not_leaked", after[f] - before[f] <= 40,
+                f"{f} {before[f]} -> {after[f]} kB over {CYCLES} cycles")
+    zones = {b: block_attr(vm, b, "valid_zones") for b in blocks}
+    t.check("node1_movable_again", all(z == "Movable" for z in zones.values()),
+            f"{sorted(set(zones.values()))}")
