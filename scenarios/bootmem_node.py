@@ -119,3 +119,19 @@ def run(t):
     zones = {b: block_attr(vm, b, "valid_zones") for b in blocks}
     t.check("node1_movable_again", all(z == "Movable" for z in zones.values()),
             f"{sorted(set(zones.values()))}")
+    if t.arch == "arm64":
+        refused_with_block_mappings(t, blocks)
+
+
+def refused_with_block_mappings(t, blocks):
+    """Without rodata=full arm64 maps boot memory with 1 GiB blocks: taking
+    one 128 MiB block of it offline must be refused, with the reason."""
+    vm = t.boot(mem=2 * G // M, dtb_edit=two_nodes(t.arch),
+                append="movable_node rodata=on")
+    rc, out = vm.run(f"echo offline > {MEM}/memory{blocks[1]}/state")
+    t.check("block_mapped_offline_refused", rc != 0,
+            f"offline of memory{blocks[1]} succeeded")
+    log = vm.sh("dmesg | tail -n 5")
+    t.note("offline with rodata=on:\n" + out.strip() + "\n" + log.strip())
+    t.check("refusal_logged", "cannot go offline" in log or
+            "offlining attempted" in log, log.strip()[-300:])
