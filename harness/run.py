@@ -226,7 +226,8 @@ def main():
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="print scenario notes as they happen")
     ap.add_argument("--no-latest", action="store_true",
-                    help="do not update results/latest.{md,json}")
+                    help="do not update results/latest.{md,json} (only a "
+                         "run of all arches, kernels and scenarios does)")
     args = ap.parse_args()
     global VERBOSE
     VERBOSE = args.verbose
@@ -267,7 +268,10 @@ def main():
                     f"({u['seconds']:.0f}s){'  ' + u['reason'] if u.get('reason') else ''}")
     write_tables(args.out, units, checks)
     latest = os.path.join(TOP, "results")
-    for ext in ("md", "json") if not args.no_latest else ():
+    # Only a run of everything stands for the suite's latest results.
+    full = (set(arches) == set(ARCHES) and set(kernels) == set(KERNELS)
+            and set(names) == set(scen))
+    for ext in ("md", "json") if full and not args.no_latest else ():
         src = os.path.join(args.out, f"results.{ext}")
         with open(src) as f, open(os.path.join(latest, f"latest.{ext}"), "w") as g:
             g.write(f.read())
