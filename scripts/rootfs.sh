@@ -249,6 +249,25 @@ for f in "$selftests"/memory-hotplug/*; do
 	*) cp -p "$f" "$ov/selftests/memory-hotplug/" ;;
 	esac
 done
+# modules.builtin(.modinfo) of every kernel built for this arch (base,
+# patched, ...: they share this rootfs and the release string), each with
+# the kernel's `uname -v`. /init installs the one of the running kernel in
+# /lib/modules/$(uname -r) and runs depmod, so that tools that look modules
+# up through libkmod (daxctl: kmem) find them built in.
+kdir=$ov/usr/lib/memhp/kernels
+for k in "$B/out/$arch"-*/; do
+	kind=$(basename "$k") img=$k/vmlinux
+	[ -f "$k/modules.builtin" ] && [ -f "$k/modules.builtin.modinfo" ] &&
+		[ -f "$k/boot-image" ] || continue
+	[ -f "$img" ] || img=$k/boot-image
+	# UTS_VERSION: linux_banner in vmlinux/Image, kernel_version in bzImage
+	uts=$(grep -a -o -m1 -E '#[0-9]+ SMP[[:print:]]*' "$img" | head -n1) || true
+	[ -n "$uts" ] || { step "rootfs: $arch: no version string in $img"; continue; }
+	mkdir -p "$kdir/${kind#"$arch"-}"
+	cp "$k/modules.builtin" "$k/modules.builtin.modinfo" "$kdir/${kind#"$arch"-}/"
+	echo "$uts" > "$kdir/${kind#"$arch"-}/uts-version"
+	step "rootfs: $arch: modules.builtin of $kind ($uts)"
+done
 (cd "$ov" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) \
 	> "$work/overlay.cpio"
 
