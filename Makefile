@@ -8,7 +8,7 @@ comma := ,
 arches = $(subst riscv ,riscv64 ,$(filter-out riscv64,$(ARCH)) )$(filter riscv64,$(ARCH))
 arch_list = $(subst $() $(),$(comma),$(strip $(arches)))
 
-.PHONY: help deps tree series checkpatch kernels kernel rootfs demo test run list clean
+.PHONY: help deps tree series checkpatch kernels kernel rootfs qemu demo test run list clean
 
 help:
 	@echo "make demo        install, build the patched arm64 kernel, boot it, hot-add and"
@@ -22,6 +22,7 @@ help:
 	@echo "make kernels     base and patched kernels, patch by patch  [ARCH=...]"
 	@echo "make kernel      one kernel: ARCH=riscv KERNEL=base|patched|unfixed"
 	@echo "make rootfs      the Debian trixie guest initramfs          [ARCH=...]"
+	@echo "make qemu        our qemu-system-riscv64: Debian's QEMU 10 source + qemu/"
 	@echo "make run         scenarios only, on built kernels  [ARCH= KERNEL= SCENARIO=]"
 	@echo "make list        list the scenarios"
 	@echo "Work tree: \$${MEMHP_BUILD:-~/.cache/memhp}/linux; results: results/latest.md"
@@ -41,6 +42,8 @@ kernel: tree
 rootfs: tree
 	for a in $(arches); do scripts/rootfs.sh $$a $${MEMHP_BUILD:-$$HOME/.cache/memhp}/linux \
 		$${MEMHP_BUILD:-$$HOME/.cache/memhp}/initrd/$$a.cpio || exit 1; done
+qemu:
+	scripts/qemu.sh
 demo:
 	scripts/demo.sh
 test:
