@@ -1,25 +1,83 @@
-"""riscv64: QEMU virt, OpenSBI + a DT that QEMU builds and we edit."""
-from harness import dtb
-from .common import GiB, cmdline, mem_arg, qemu_path
+"""riscv64: QEMU virt. OpenSBI + a DT that QEMU builds and we edit; with our
+QEMU (qemu/, scripts/qemu.sh) also UEFI + ACPI for pc-dimm hotplug."""
+import glob
+import os
+import shutil
 
-QEMU = qemu_path("qemu-system-riscv64")
+from harness import dtb
+from .common import GiB, cmdline, mem_arg, qemu_devices
+
 CONSOLE = "ttyS0"
 RAM_TOP_RESERVED = 0
 RAM_BASE = 2 * GiB
-FIRMWARE = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin"
+OPENSBI = "/usr/lib/riscv64-linux-gnu/opensbi/generic"
+FIRMWARE = f"{OPENSBI}/fw_jump.bin"
+# UEFI boot: OpenSBI fw_dynamic hands over to EDK2 in pflash0 (Debian's
+# qemu-efi-riscv64), which starts the kernel (EFI stub) from fw_cfg.
+UEFI_SBI = f"{OPENSBI}/fw_dynamic.bin"
+UEFI_DIR = "/usr/share/qemu-efi-riscv64"
+UEFI_CODE = f"{UEFI_DIR}/RISCV_VIRT_CODE.fd"
+UEFI_VARS = f"{UEFI_DIR}/RISCV_VIRT_VARS.fd"
+
+
+def _our_qemu():
+    """Our QEMU: $MEMHP_QEMU_SYSTEM_RISCV64, else the newest complete
+    build in the cache of scripts/qemu.sh, else Debian's."""
+    env = os.environ.get("MEMHP_QEMU_SYSTEM_RISCV64")
+    if env:
+        return env
+    build = os.environ.get("MEMHP_BUILD", os.path.expanduser("~/.cache/memhp"))
+    done = [d for d in glob.glob(os.path.join(build, "qemu", "*"))
+            if os.path.exists(os.path.join(d, ".complete")) and
+            os.access(os.path.join(d, "bin", "qemu-system-riscv64"), os.X_OK)]
+    if done:
+        newest = max(done, key=lambda d: os.path.getmtime(
+            os.path.join(d, ".complete")))
+        return os.path.join(newest, "bin", "qemu-system-riscv64")
+    return "qemu-system-riscv64"
+
+
+QEMU = _our_qemu()
 
 
 def features():
-    # Debian's QEMU has no pc-dimm and no virtio-mem on riscv virt.
-    return {"dt-pmem", "probe-hidden-ram"}
+    f = {"dt-pmem", "probe-hidden-ram"}
+    devices = qemu_devices(QEMU)
+    # Debian's QEMU has neither on riscv virt; ours (qemu/) has both.
+    if "virtio-mem-pci" in devices:
+        f.add("virtio-mem")
+    if "pc-dimm" in devices and os.path.exists(UEFI_CODE):
+        f.add("acpi-dimm")
+    return f
+
+
+def _uefi_args(workdir, name):
+    """pflash0: EDK2 (read-only), pflash1: this guest's own copy of the
+    variable store."""
+    for path in (UEFI_CODE, UEFI_VARS, UEFI_SBI):
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{path} is missing (scripts/qemu.sh "
+                                    "installs qemu-efi-riscv64)")
+    vars_copy = os.path.join(workdir, f"{name}.efivars.fd")
+    shutil.copyfile(UEFI_VARS, vars_copy)
+    return ["-bios", UEFI_SBI,
+            "-drive", f"if=pflash,unit=0,format=raw,readonly=on,file={UEFI_CODE}",
+            "-drive", f"if=pflash,unit=1,format=raw,file={vars_copy}"]
 
 
 def argv(kernel, initrd, cfg, workdir, name):
+    common = ["-smp", str(cfg["smp"]), *mem_arg(cfg), "-nodefaults",
+              "-display", "none", "-no-reboot", "-serial", "stdio"]
     if cfg["acpi"]:
-        raise ValueError("riscv64 virt: no ACPI boot in this harness")
-    a = [QEMU, "-M", "virt", "-smp", str(cfg["smp"]), *mem_arg(cfg),
-         "-nodefaults", "-display", "none", "-no-reboot", "-serial", "stdio",
-         "-bios", FIRMWARE, "-kernel", kernel, "-initrd", initrd,
+        if cfg["pmem"] or cfg["dtb_edit"] or cfg["ram_limit"] is not None:
+            raise ValueError("riscv64: DT edits and ram_limit need a DT "
+                             "boot (acpi=False)")
+        return [QEMU, "-M", "virt,acpi=on", *common,
+                *_uefi_args(workdir, name), "-kernel", kernel,
+                "-initrd", initrd, "-append", cmdline(CONSOLE, cfg),
+                *cfg["extra"]]
+    a = [QEMU, "-M", "virt,acpi=off", *common, "-bios", FIRMWARE,
+         "-kernel", kernel, "-initrd", initrd,
          "-append", cmdline(CONSOLE, cfg, "earlycon=sbi"), *cfg["extra"]]
     # The DT given with -dtb is used as is: RAM is cut there.
     return a + dtb.for_guest(a, cfg, RAM_BASE, workdir, name, shrink_ram=True)
