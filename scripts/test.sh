@@ -1,9 +1,10 @@
 #!/bin/bash
 # test.sh [runner options]: the whole suite. Installs what is missing,
 # prepares the tree, checks the series (applies, checkpatch --strict,
-# every patch builds on its own), builds base and patched kernels and the
-# guests, then runs every scenario on arm64, riscv64 and x86_64 against
-# both kernels. Ends with "N passed, N failed, N skipped".
+# every patch builds on its own), builds base and patched kernels, the
+# guests and our QEMU for riscv64 (scripts/qemu.sh), then runs every
+# scenario on arm64, riscv64 and x86_64 against both kernels. Ends with
+# "N passed, N failed, N skipped".
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -29,6 +30,19 @@ for a in $arches; do
 		check_result "guest rootfs $a" fail "see above"
 	fi
 done
+case " $arches " in
+*" riscv64 "*)
+	# riscv64 scenarios use our QEMU (qemu/: pc-dimm and virtio-mem on virt)
+	t0=$(date +%s)
+	if qemu=$("$TOP/scripts/qemu.sh" | tail -n1) && [ -x "$qemu" ]; then
+		export MEMHP_QEMU_SYSTEM_RISCV64=$qemu
+		check_result "our QEMU for riscv64 (qemu/series)" pass \
+			"$(basename "$(dirname "$(dirname "$qemu")")"), $(( $(date +%s) - t0 ))s"
+	else
+		check_result "our QEMU for riscv64 (qemu/series)" fail "see above"
+	fi
+	;;
+esac
 step "test: running scenarios"
 cd "$TOP" && exec python3 -m harness.run --arch "$(echo $arches | tr ' ' ,)" \
 	--checks "$MEMHP_CHECKS" "$@"
