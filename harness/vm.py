@@ -17,9 +17,9 @@ PROBLEM_RE = re.compile(
     r"general protection fault|Kernel panic|Internal error:|"
     r"INFO: task .* blocked|inconsistent lock state|"
     r"UBSAN:|KASAN:|"
-    # Not the dump of an offline that meets an unmovable page: that is
-    # the expected answer for boot memory that the kernel uses.
-    r"page dumped because(?!: unmovable page))", re.M)
+    # Not the page dumps of an offline that cannot isolate or migrate a
+    # page: failing that way is the documented answer for memory in use.
+    r"page dumped because(?!: (?:unmovable page|migration failure)))", re.M)
 
 
 class GuestError(Exception):

@@ -12,9 +12,10 @@ XFAIL = {
                           "(rodata=full off) and clears it whole when one "
                           "block is removed (fixed by 'arm64: mm: do not let "
                           "a linear map block span ...')",
-    ("riscv64", "unfixed"): "riscv clears a whole 1 GiB linear-map leaf when "
-                            "one 128 MiB block of it is removed (fixed by "
-                            "'riscv: mm: split linear map leaves ...')",
+    ("riscv64", "unfixed"): "without the series' fixes, removing one block "
+                            "out of 1 GiB added in one go Oopses: its vmemmap "
+                            "PMD leaves are shared with the neighbours and "
+                            "the 1 GiB linear-map leaf is cleared whole",
 }
 M = 1 << 20
 RAM, VISIBLE = 2048 * M, 1024 * M
