@@ -1,8 +1,17 @@
 """Guest-side helpers shared by scenarios (each runs commands in a VM)."""
 import json
+import re
 import time
 
 MEM = "/sys/devices/system/memory"
+
+
+KLOG_RE = re.compile(r"^\[\s*\d+\.\d+\] .*\n?", re.M)
+
+
+def no_klog(out):
+    """Command output without the kernel messages the console mixed in."""
+    return KLOG_RE.sub("", out)
 
 
 def meminfo_kb(vm, field="MemTotal"):
@@ -38,7 +47,7 @@ def wait_for(vm, what, fn, timeout=120, interval=1.0):
 
 
 def lsmem_json(vm):
-    return json.loads(vm.sh("lsmem -J -b -o RANGE,SIZE,STATE,BLOCK,ZONES"))
+    return json.loads(no_klog(vm.sh("lsmem -J -b -o RANGE,SIZE,STATE,BLOCK,ZONES")))
 
 
 def memfill(t, vm, name, mib, rng=None, need_mib=None, seed=1):
@@ -56,4 +65,93 @@ def pmem_regions(vm):
     out = vm.sh("for r in /sys/bus/nd/devices/region*; do "
                 "echo $(cat $r/resource) $(basename $r); done")
     return sorted((int(a, 16), r) for a, r in
-                  (line.split() for line in out.splitlines() if line.strip()))
+                  (line.split() for line in no_klog(out).splitlines()
+                   if line.strip()))
+
+
+def json_in(out):
+    """The JSON document in a tool's output (daxctl/ndctl print a JSON list
+    or object, and a summary line on stderr)."""
+    out = no_klog(out)
+    starts = [i for i in (out.find("["), out.find("{")) if i >= 0]
+    if not starts:
+        return None
+    start = min(starts)
+    end = max(out.rfind("]"), out.rfind("}"))
+    try:
+        return json.loads(out[start:end + 1])
+    except ValueError:
+        return None
+
+
+def to_devdax(t, vm, region, name=None):
+    """Reconfigures the namespace of region to devdax; returns daxX.0."""
+    ns = region.replace("region", "namespace") + ".0"
+    rc, out = vm.run(f"ndctl create-namespace -f -e {ns} -m devdax --map=mem",
+                     timeout=120)
+    if not t.check(name or f"devdax_{ns}", rc == 0, out.strip()[-300:]):
+        return None
+    return region.replace("region", "dax") + ".0"
+
+
+def dax_span(vm, dax):
+    """(physical start, size) of a dax device."""
+    d = f"/sys/bus/dax/devices/{dax}"
+    start = int(vm.sh(f"cat {d}/resource").strip(), 16)
+    size = int(vm.sh(f"cat {d}/size").strip())
+    return start, size
+
+
+def kmem_blocks(vm, dax):
+    """Memory block ids that dax kmem adds for a dax device: the whole
+    blocks inside its range."""
+    start, size = dax_span(vm, dax)
+    bs = block_size(vm)
+    first = -(-start // bs)
+    return list(range(first, (start + size) // bs))
+
+
+def block_states(vm, blocks):
+    """{block: (state, valid_zones)}, (None, None) for absent blocks."""
+    out = vm.sh(" ; ".join(
+        f"echo {b} $(cat {MEM}/memory{b}/state 2>/dev/null || echo -) "
+        f"$(cat {MEM}/memory{b}/valid_zones 2>/dev/null || echo -)"
+        for b in blocks) + " ; true")
+    res = {}
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) >= 3 and f[0].isdigit():
+            res[int(f[0])] = (None if f[1] == "-" else f[1],
+                              None if f[2] == "-" else " ".join(f[2:]))
+    return res
+
+
+def lsmem_vs_sysfs(t, vm, name):
+    """lsmem (one row per block) agrees with sysfs on every block's state
+    and, for online blocks, its zone."""
+    data = json.loads(no_klog(vm.sh("lsmem -J -a -b -o RANGE,SIZE,STATE,BLOCK,ZONES")))
+    bs = block_size(vm)
+    rows = {}
+    for r in data["memory"]:
+        lo, _, hi = r["range"].partition("-")
+        rows[int(lo, 16) // bs] = r
+    blocks = sorted(int(b[len("memory"):]) for b in vm.sh(
+        f"ls -d {MEM}/memory[0-9]* | xargs -n1 basename").split())
+    sysfs = block_states(vm, blocks)
+    bad = []
+    for b in blocks:
+        state, zones = sysfs[b]
+        r = rows.get(b)
+        if r is None:
+            bad.append(f"block {b} missing in lsmem")
+        elif r["state"] != state:
+            bad.append(f"block {b}: lsmem {r['state']}, sysfs {state}")
+        elif state == "online" and \
+                (r.get("zones") or "none").lower() != (zones or "").lower():
+            # lsmem says "None" where sysfs says "none" (a block that
+            # spans two zones)
+            bad.append(f"block {b}: lsmem zones {r.get('zones')}, sysfs {zones}")
+    extra = sorted(set(rows) - set(blocks))
+    if extra:
+        bad.append(f"lsmem lists blocks sysfs lacks: {extra[:8]}")
+    return t.check(name, not bad, "; ".join(bad[:4]))
