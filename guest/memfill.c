@@ -7,7 +7,8 @@
  * the buffer's pages sit inside a physical address range (via
  * /proc/self/pagemap, root only), and can hold the buffer until SIGUSR1 so
  * that the memory under it can be offlined/migrated meanwhile, then verifies
- * again. Output is KTAP.
+ * again. Output is KTAP. --range may be given up to 8 times: each range is
+ * then one test (in_range_1, ...), --need-mib applying to each.
  *
  * For testing the tester: MEMFILL_DEBUG_FLIP=<word index> flips one bit of
  * that word after filling, so "verify" must fail.
@@ -34,7 +35,9 @@
 static uint64_t *buf;
 static size_t nwords, npages, page_size;
 static uint64_t seed = 0x6d656d68702d3031ULL;
-static uint64_t range_start, range_end;
+#define MAX_RANGES	8
+static uint64_t range_start[MAX_RANGES], range_end[MAX_RANGES];
+static int nranges;
 static bool quiet;
 
 static __noreturn __printf(1, 2) void usage(const char *fmt, ...)
@@ -49,9 +52,10 @@ static __noreturn __printf(1, 2) void usage(const char *fmt, ...)
 		va_end(ap);
 	}
 	fprintf(stderr,
-		"usage: memfill --mib N [--seed S] [--range START-END] [--need-mib M]\n"
+		"usage: memfill --mib N [--seed S] [--range START-END]... [--need-mib M]\n"
 		"               [--hold] [--quiet]\n"
-		"  START, END: physical addresses in hex, END exclusive\n");
+		"  START, END: physical addresses in hex, END exclusive (up to %d ranges)\n",
+		MAX_RANGES);
 	exit(2);
 }
 
@@ -103,17 +107,19 @@ static size_t verify(void)
 }
 
 /*
- * Counts the buffer's pages whose physical address is in the range.
- * Returns -1 when pagemap cannot be used (no PFNs without CAP_SYS_ADMIN).
+ * Counts the buffer's pages whose physical address is in each range
+ * (hits[]). Returns -1 when pagemap cannot be used (no PFNs without
+ * CAP_SYS_ADMIN), else 0.
  */
-static long pages_in_range(void)
+static int pages_in_range(long *hits)
 {
 	uint64_t ent[512];
 	size_t done = 0, present = 0, pfn_seen = 0;
-	long hits = 0;
 	off_t off = (uintptr_t)buf / page_size * sizeof(ent[0]);
 	int fd;
 
+	for (int r = 0; r < nranges; r++)
+		hits[r] = 0;
 	fd = open("/proc/self/pagemap", O_RDONLY);
 	if (fd < 0) {
 		ksft_perror("open /proc/self/pagemap");
@@ -136,7 +142,8 @@ static long pages_in_range(void)
 				continue;
 			present++;
 			pfn_seen += !!(ent[i] & PM_PFN_MASK);
-			hits += pa >= range_start && pa < range_end;
+			for (int r = 0; r < nranges; r++)
+				hits[r] += pa >= range_start[r] && pa < range_end[r];
 		}
 		done += n;
 	}
@@ -145,12 +152,12 @@ static long pages_in_range(void)
 		ksft_print_msg("pagemap shows no PFNs (needs CAP_SYS_ADMIN)\n");
 		return -1;
 	}
-	if (!quiet)
+	for (int r = 0; r < nranges && !quiet; r++)
 		ksft_print_msg("%ld of %zu pages (%zu of %zu present) in range %#" PRIx64
-			       "-%#" PRIx64 ": %.1f MiB\n", hits, npages, present,
-			       npages, range_start, range_end,
-			       (double)hits * page_size / (1 << 20));
-	return hits;
+			       "-%#" PRIx64 ": %.1f MiB\n", hits[r], npages, present,
+			       npages, range_start[r], range_end[r],
+			       (double)hits[r] * page_size / (1 << 20));
+	return 0;
 }
 
 /* Waits for SIGUSR1 (true) or SIGTERM (false); both are blocked already. */
@@ -184,11 +191,11 @@ int main(int argc, char **argv)
 		{}
 	};
 	uint64_t mib = 0, need_mib = 0, need_pages = 1;
-	bool have_range = false, do_hold = false, need_set = false;
+	bool do_hold = false, need_set = false;
+	long hits[MAX_RANGES];
 	const char *flip = getenv("MEMFILL_DEBUG_FLIP");
 	char *dash;
 	sigset_t set;
-	long hits;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -200,15 +207,17 @@ int main(int argc, char **argv)
 			seed = parse_num(optarg, 0, "--seed");
 			break;
 		case 'r':
+			if (nranges == MAX_RANGES)
+				usage("--range: at most %d", MAX_RANGES);
 			dash = strchr(optarg, '-');
 			if (!dash)
 				usage("--range %s: want START-END", optarg);
 			*dash = '\0';
-			range_start = parse_num(optarg, 16, "--range START");
-			range_end = parse_num(dash + 1, 16, "--range END");
-			if (range_end <= range_start)
+			range_start[nranges] = parse_num(optarg, 16, "--range START");
+			range_end[nranges] = parse_num(dash + 1, 16, "--range END");
+			if (range_end[nranges] <= range_start[nranges])
 				usage("--range: END must be above START");
-			have_range = true;
+			nranges++;
 			break;
 		case 'n':
 			need_mib = parse_num(optarg, 0, "--need-mib");
@@ -232,7 +241,7 @@ int main(int argc, char **argv)
 		usage("--mib N (N > 0) is required");
 	if (mib > SIZE_MAX >> 21)
 		usage("--mib: too large");
-	if (need_set && !have_range)
+	if (need_set && !nranges)
 		usage("--need-mib needs --range");
 	if (need_mib > mib)
 		usage("--need-mib larger than --mib");
@@ -250,7 +259,7 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 
 	ksft_print_header();
-	ksft_set_plan(1 + have_range + do_hold);
+	ksft_set_plan(1 + nranges + do_hold);
 
 	buf = mmap(NULL, mib << 20, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -263,10 +272,17 @@ int main(int argc, char **argv)
 		ksft_print_msg("filled %" PRIu64 " MiB at %p, seed %#" PRIx64 "\n",
 			       mib, (void *)buf, seed);
 
-	if (have_range) {
-		hits = pages_in_range();
-		ksft_test_result(hits >= 0 && (size_t)hits >= need_pages,
-				 "in_range\n");
+	if (nranges) {
+		int ok = pages_in_range(hits);
+
+		for (int r = 0; r < nranges; r++) {
+			bool pass = ok == 0 && (size_t)hits[r] >= need_pages;
+
+			if (nranges == 1)
+				ksft_test_result(pass, "in_range\n");
+			else
+				ksft_test_result(pass, "in_range_%d\n", r + 1);
+		}
 	}
 	ksft_test_result(verify() == 0, "verify\n");
 
@@ -276,8 +292,8 @@ int main(int argc, char **argv)
 			ksft_finished();
 		}
 		ksft_test_result(verify() == 0, "verify_after_hold\n");
-		if (have_range)
-			pages_in_range();
+		if (nranges)
+			pages_in_range(hits);
 	}
 	ksft_finished();
 }
