@@ -1,5 +1,6 @@
 """A minimal QMP client: one Unix socket, synchronous commands, events kept."""
 import json
+import select
 import socket
 import time
 
@@ -27,18 +28,27 @@ class QMP:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        self.sock.settimeout(timeout)
-        self.file = self.sock.makefile("rb")
+        self.timeout = timeout
+        self.rbuf = b""
         self.events = []
         greeting = self._read()
         if "QMP" not in greeting:
             raise RuntimeError(f"not a QMP greeting: {greeting}")
         self.execute("qmp_capabilities")
 
-    def _read(self):
-        line = self.file.readline()
-        if not line:
-            raise EOFError("QMP connection closed")
+    def _read(self, timeout=None):
+        """One JSON message; socket.timeout when none came within timeout
+        (a socket file object would be unusable after a timeout)."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while b"\n" not in self.rbuf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.sock], [], [], left)[0]:
+                raise socket.timeout("no QMP message in time")
+            data = self.sock.recv(65536)
+            if not data:
+                raise EOFError("QMP connection closed")
+            self.rbuf += data
+        line, _, self.rbuf = self.rbuf.partition(b"\n")
         return json.loads(line)
 
     def execute(self, cmd, **args):
@@ -67,9 +77,8 @@ class QMP:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"no {name} event within {timeout}s")
-            self.sock.settimeout(left)
             try:
-                self.events.append(self._read())
+                self.events.append(self._read(left))
             except socket.timeout:
                 pass
 
