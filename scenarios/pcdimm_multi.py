@@ -1,0 +1,145 @@
+"""pc-dimm (ACPI): 4 x 512 MiB added offline, onlined movable/kernel/default, filled, device_del each."""
+import time
+
+from ._guest import (MEM, block_size, block_states, blocks_in, lsmem_vs_sysfs,
+                     meminfo_kb, memfill, wait_for)
+
+NAME = "pcdimm-multi"
+ORDER = 21
+ARCHES = ["arm64", "riscv64", "x86_64"]
+ARCH_SKIP = {}
+XFAIL = {}
+TIMEOUT = 900
+M = 1 << 20
+SIZE = 512 * M
+# How each DIMM is onlined: "online" takes the kernel's default zone, the
+# first one valid_zones lists for the offline block.
+HOW = {"d1": "online_movable", "d2": "online_kernel", "d3": "online",
+       "d4": "online_movable"}
+# ACPI _OST status codes that end an eject request (0: done; 0x84: pending)
+OST_PENDING = (0, 0x84)
+
+
+def eject(t, vm, dev, timeout=90):
+    """device_del; returns ("deleted", secs) or ("refused", OST info) or
+    ("no answer", None)."""
+    t0 = time.monotonic()
+    vm.qmp.execute("device_del", id=dev)
+    deadline = t0 + timeout
+    while time.monotonic() < deadline:
+        try:
+            vm.qmp.wait_event("DEVICE_DELETED", timeout=1,
+                              match=lambda e: e["data"].get("device") == dev)
+            return "deleted", time.monotonic() - t0
+        except TimeoutError:
+            pass
+        for ev in list(vm.qmp.events):
+            info = ev.get("data", {}).get("info", {})
+            if ev["event"] == "ACPI_DEVICE_OST" and info.get("device") == dev:
+                vm.qmp.events.remove(ev)
+                if info.get("status") not in OST_PENDING:
+                    return "refused", info
+    return "no answer", None
+
+
+def run(t):
+    t.need("acpi-dimm")
+    vm = t.boot(acpi=True, mem=1024, slots=4, maxmem=1024 + 4 * SIZE // M,
+                append="memhp_default_state=offline")
+    t.check("auto_online_offline",
+            vm.sh(f"cat {MEM}/auto_online_blocks").strip() == "offline",
+            vm.sh(f"cat {MEM}/auto_online_blocks"))
+    before = meminfo_kb(vm)
+    bs = block_size(vm)
+    dimms = {}
+    t0 = time.monotonic()
+    for d in HOW:
+        vm.qmp.execute("object-add", **{"qom-type": "memory-backend-ram",
+                                        "id": f"m{d}", "size": SIZE})
+        vm.qmp.execute("device_add", driver="pc-dimm", id=d, memdev=f"m{d}")
+    for dev in vm.qmp.execute("query-memory-devices"):
+        data = dev["data"]
+        if data.get("id") in HOW:
+            dimms[data["id"]] = blocks_in(vm, data["addr"], data["size"])
+    if not t.check("four_dimms", sorted(dimms) == sorted(HOW), f"{dimms}"):
+        return
+    every = [b for d in HOW for b in dimms[d]]
+    try:
+        wait_for(vm, "hot-added blocks", lambda: all(
+            s == "offline" for s, _ in block_states(vm, every).values()),
+            timeout=120, interval=0.5)
+    except TimeoutError:
+        pass
+    t_add = time.monotonic() - t0
+    st = block_states(vm, every)
+    t.check("added_offline", all(s == "offline" for s, _ in st.values()), f"{st}")
+    t.check("memtotal_unchanged_while_offline", meminfo_kb(vm) == before,
+            f"MemTotal {before} -> {meminfo_kb(vm)} kB")
+    default_zone = st[dimms["d3"][0]][1].split()[0]
+    t.note(f"4 x {SIZE >> 20} MiB added (offline) in {t_add:.1f}s; valid_zones "
+           f"of an offline block: {st[dimms['d3'][0]][1]}")
+
+    for d, how in HOW.items():
+        ids = " ".join(map(str, dimms[d]))
+        rc, out = vm.run(f"(for b in {ids}; do echo {how} > {MEM}/memory$b/state "
+                         "|| exit 1; done)", timeout=300)
+        t.check(f"{how}_{d}", rc == 0, out.strip()[-300:])
+    want = {"d1": "Movable", "d4": "Movable", "d3": default_zone}
+    zones = {}
+    for d in HOW:
+        st = block_states(vm, dimms[d])
+        zones[d] = sorted({z for _, z in st.values()})
+        ok = all(s == "online" for s, _ in st.values())
+        if d in want:
+            ok = ok and zones[d] == [want[d]]
+        else:
+            ok = ok and len(zones[d]) == 1 and zones[d][0] != "Movable"
+        t.check(f"zone_{d}", ok, f"{HOW[d]}: {st}")
+    t.note(f"zones: {zones}")
+    grown = meminfo_kb(vm)
+    t.check("memtotal_grew", (grown - before) * 1024 == 4 * SIZE,
+            f"MemTotal {before} -> {grown} kB")
+    lsmem_vs_sysfs(t, vm, "lsmem_matches_sysfs")
+    t.note("lsmem with the four DIMMs online:\n" + vm.sh("lsmem -o RANGE,SIZE,STATE,ZONES"))
+    # One fill that reaches every DIMM: user memory comes from Movable first,
+    # then Normal (the kernel-zone DIMMs; boot RAM is DMA/DMA32 here).
+    t0 = time.monotonic()
+    ranges = " ".join(f"--range {dimms[d][0] * bs:#x}-{(dimms[d][-1] + 1) * bs:#x}"
+                      for d in HOW)
+    t.ktap("memfill", vm.run(f"memfill --mib 2112 --seed 3 --need-mib 32 {ranges}",
+                             timeout=600))
+    t.note(f"memfill of 2112 MiB over the DIMMs: {time.monotonic() - t0:.1f}s")
+
+    for d in ("d1", "d4", "d3", "d2"):
+        kb = meminfo_kb(vm)
+        outcome, info = eject(t, vm, d)
+        st = block_states(vm, dimms[d])
+        kernel_zone = zones[d] != ["Movable"]
+        if outcome == "deleted":
+            t.note(f"device_del {d} ({HOW[d]}, {zones[d]}): removed in {info:.1f}s")
+            t.check(f"{d}_blocks_removed", all(s is None for s, _ in st.values()),
+                    f"{st}")
+            t.check(f"{d}_memtotal_down", (kb - meminfo_kb(vm)) * 1024 == SIZE,
+                    f"MemTotal {kb} -> {meminfo_kb(vm)} kB")
+            vm.qmp.execute("object-del", id=f"m{d}")
+        elif outcome == "refused" and kernel_zone:
+            # The guest may keep kernel-zone memory: then it must say so
+            # (_OST failure), keep the DIMM whole and online, and go on.
+            t.note(f"device_del {d} ({HOW[d]}, {zones[d]}): refused by the guest, "
+                   f"_OST {info}")
+            t.check(f"{d}_refused_blocks_online",
+                    all(s == "online" for s, _ in st.values()), f"{st}")
+            t.check(f"{d}_refused_memtotal", meminfo_kb(vm) == kb,
+                    f"MemTotal {kb} -> {meminfo_kb(vm)} kB")
+            present = [x["data"].get("id") for x in
+                       vm.qmp.execute("query-memory-devices")]
+            t.check(f"{d}_refused_still_plugged", d in present, f"{present}")
+            t.check(f"{d}_refused_qemu_running",
+                    vm.qmp.execute("query-status")["status"] == "running", "")
+        else:
+            t.check(f"{d}_device_del", False,
+                    f"{HOW[d]} ({zones[d]}): {outcome} {info or ''}; blocks {st}")
+    t.note("kernel log on the ejects:\n" + vm.sh(
+        "dmesg | grep -i -e offline -e eject -e hotplug | tail -n 8; true"))
+    lsmem_vs_sysfs(t, vm, "lsmem_matches_sysfs_at_end")
+    memfill(t, vm, "memfill_at_end", 256, seed=4)
