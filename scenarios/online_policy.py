@@ -1,0 +1,153 @@
+"""Online policies: memhp_default_state, auto_online_blocks, auto-movable ratio, sysfs, chmem, lsmem."""
+from ._guest import (MEM, block_size, block_states, json_in, kmem_blocks, lsmem_vs_sysfs,
+                     memfill, pmem_regions, to_devdax)
+
+NAME = "online-policy"
+ORDER = 36
+ARCHES = ["arm64", "riscv64", "x86_64"]
+ARCH_SKIP = {}
+XFAIL = {}
+TIMEOUT = 600
+M = 1 << 20
+# Memory is hot-added with dax kmem (every arch, either kernel): two pmem
+# regions above 768 MiB of RAM, with a gap (x86 merges adjacent memmap=
+# ranges); each gives two whole 128 MiB blocks to kmem.
+RAM = 768 * M
+REGIONS = [(768 * M, 384 * M), (1280 * M, 384 * M)]
+PARAMS = "/sys/module/memory_hotplug/parameters"
+
+
+def kernel_zone(valid_zones):
+    """The kernel zone an offline block could go to (Normal, DMA32, ...)."""
+    return next((z for z in valid_zones.split() if z != "Movable"), None)
+
+
+def run(t):
+    t.need("dt-pmem" if t.arch != "x86_64" else "e820-pmem")
+    vm = t.boot(mem=1920, ram_limit=RAM, pmem=REGIONS,
+                append="memhp_default_state=offline")
+    regions = pmem_regions(vm)
+    want = [t.machine.RAM_BASE + off for off, _ in REGIONS]
+    if not t.check("regions_found", [a for a, _ in regions] == want,
+                   f"regions {[hex(a) for a, _ in regions]}"):
+        return
+    daxes = [to_devdax(t, vm, r) for _, r in regions]
+    if not all(daxes):
+        return
+    blocks = [kmem_blocks(vm, d) for d in daxes]
+    if not t.check("two_blocks_each", all(len(b) == 2 for b in blocks), f"{blocks}"):
+        return
+
+    def sh_ok(name, cmd):
+        rc, out = vm.run(cmd, timeout=300)
+        return t.check(name, rc == 0, f"{cmd}: rc {rc}: {out.strip()[-300:]}")
+
+    def states(i):
+        return block_states(vm, blocks[i])
+
+    def add(i, tag):
+        """kmem takes the region; the kernel's policy onlines (or not).
+        (daxctl refuses --no-online under an auto-online policy without -f)"""
+        return sh_ok(f"{tag}_system_ram", f"daxctl reconfigure-device -m system-ram "
+                     f"--no-online --force {daxes[i]}")
+
+    def remove(i, tag):
+        ok = sh_ok(f"{tag}_offline_memory", f"daxctl offline-memory {daxes[i]}")
+        ok = ok and sh_ok(f"{tag}_devdax",
+                          f"daxctl reconfigure-device -m devdax {daxes[i]}")
+        st = states(i)
+        t.check(f"{tag}_blocks_removed", all(s is None for s, _ in st.values()),
+                f"{st}")
+        return ok
+
+    def policy(auto, pol="contig-zones", ratio=301):
+        vm.sh(f"echo {auto} > {MEM}/auto_online_blocks; "
+              f"echo {pol} > {PARAMS}/online_policy; "
+              f"echo {ratio} > {PARAMS}/auto_movable_ratio")
+
+    b0, b1 = blocks[0]
+    # A: memhp_default_state=offline: blocks come offline; manual onlining
+    # with sysfs and chmem; lsmem agrees with sysfs all along.
+    auto = vm.sh(f"cat {MEM}/auto_online_blocks").strip()
+    t.check("boot_param_offline", auto == "offline", f"auto_online_blocks: {auto}")
+    if not add(0, "a"):
+        return
+    st = states(0)
+    t.check("a_added_offline", all(s == "offline" for s, _ in st.values()), f"{st}")
+    kzone = kernel_zone(st[b0][1] or "")
+    t.note(f"valid_zones of an offline kmem block: {st[b0][1]}")
+    lsmem_vs_sysfs(t, vm, "a_lsmem_offline")
+    sh_ok("a_sysfs_online_movable", f"echo online_movable > {MEM}/memory{b0}/state")
+    sh_ok("a_chmem_enable_movable", f"chmem --enable --zone Movable --blocks {b1}")
+    st = states(0)
+    t.check("a_both_movable", all(v == ("online", "Movable") for v in st.values()),
+            f"{st}")
+    lsmem_vs_sysfs(t, vm, "a_lsmem_online")
+    bs = block_size(vm)
+    memfill(t, vm, "a_memfill", 320, (b0 * bs, 2 * bs), need_mib=32, seed=5)
+    sh_ok("a_chmem_disable", f"chmem --disable --blocks {b0}-{b1}")
+    st = states(0)
+    t.check("a_chmem_offline", all(s == "offline" for s, _ in st.values()), f"{st}")
+    sh_ok("a_chmem_enable_default", f"chmem --enable --blocks {b0}-{b1}")
+    st = states(0)
+    t.check("a_chmem_online", all(s == "online" for s, _ in st.values()), f"{st}")
+    t.note(f"chmem --enable without a zone: {sorted({z for _, z in st.values()})}")
+    lsmem_vs_sysfs(t, vm, "a_lsmem_online_default")
+    if not remove(0, "a"):
+        return
+
+    # B: auto_online_blocks=online_movable: the kernel onlines movable.
+    policy("online_movable")
+    if not add(0, "b"):
+        return
+    st = states(0)
+    t.check("b_auto_movable", all(v == ("online", "Movable") for v in st.values()),
+            f"{st}")
+    lsmem_vs_sysfs(t, vm, "b_lsmem")
+    if not remove(0, "b"):
+        return
+
+    # C: online + auto-movable, ratio 301% of 768 MiB: all of the group movable
+    policy("online", "auto-movable", 301)
+    if not add(0, "c"):
+        return
+    st = states(0)
+    t.check("c_ratio301_movable", all(v == ("online", "Movable")
+                                      for v in st.values()), f"{st}")
+    if not remove(0, "c"):
+        return
+
+    # D: auto-movable, ratio 10%: 256 MiB is too much movable: kernel zone
+    policy("online", "auto-movable", 10)
+    if add(1, "d"):
+        st = states(1)
+        zones = {z for _, z in st.values()}
+        t.check("d_ratio10_kernel", all(s == "online" for s, _ in st.values()) and
+                len(zones) == 1 and "Movable" not in zones, f"{st}")
+        lsmem_vs_sysfs(t, vm, "d_lsmem")
+        offline_attempt(t, vm, "d", blocks[1])
+
+    # E: auto_online_blocks=online_kernel
+    policy("online_kernel")
+    if add(0, "e"):
+        st = states(0)
+        t.check("e_online_kernel", all(v == ("online", kzone) for v in st.values()),
+                f"{st}, want {kzone}")
+        offline_attempt(t, vm, "e", blocks[0])
+    policy("offline")
+    t.note("lsmem at the end:\n" + vm.sh("lsmem -o RANGE,SIZE,STATE,ZONES"))
+
+
+def offline_attempt(t, vm, tag, blocks):
+    """chmem --disable of kernel-zone blocks may fail (unmovable pages); if
+    it fails, what failed must still be online, and the rest offline."""
+    rc, out = vm.run(f"chmem --disable --blocks {blocks[0]}-{blocks[-1]}",
+                     timeout=300)
+    st = block_states(vm, blocks)
+    online = [b for b, (s, _) in st.items() if s == "online"]
+    t.note(f"{tag}: chmem --disable of kernel-zone blocks: rc {rc}, still online "
+           f"{online}: {out.strip()[-200:]}")
+    ok = (rc == 0 and not online) or (rc != 0 and online)
+    t.check(f"{tag}_offline_kernel_zone_consistent", ok and all(
+        s in ("online", "offline") for s, _ in st.values()), f"rc {rc}, {st}")
+    lsmem_vs_sysfs(t, vm, f"{tag}_lsmem_after_disable")
