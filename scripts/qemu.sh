@@ -23,7 +23,7 @@ set -euo pipefail
 QDIR=$TOP/qemu
 SUITES=${MEMHP_QEMU_SUITES:-bookworm-backports trixie}
 # Bump RECIPE when the build steps change in a way that changes the result.
-RECIPE=1
+RECIPE=2
 CONFIGURE_OPTS=(--target-list=riscv64-softmmu --disable-download
 	--disable-docs --disable-user --disable-tools --disable-guest-agent
 	--disable-install-blobs --disable-werror --disable-debug-info
@@ -103,11 +103,10 @@ hash=$(key_hash)
 cache=$B/qemu
 mkdir -p "$cache"
 
-# Warm path: a complete build for a known source version and this hash.
+# Warm path: a complete build of this hash for a qemu source version that
+# apt still offers (one quick look-up in the local lists).
 if [ -z "$force" ] && [ -z "$worktree" ]; then
-	for suite in $SUITES; do
-		v=$(src_version "$suite")
-		[ -n "$v" ] || continue
+	for v in $( (apt-cache showsrc qemu 2>/dev/null || true) | sed -n 's/^Version: //p'); do
 		d=$cache/${v#*:}-$hash
 		if [ -f "$d/.complete" ] && [ -x "$d/bin/qemu-system-riscv64" ] &&
 		   [ -f "$(cat "$d/.firmware" 2>/dev/null)" ]; then
@@ -247,11 +246,16 @@ step "qemu: configuring (riscv64-softmmu), log in $log"
 	--cc="ccache gcc" --cxx="ccache g++" "${CONFIGURE_OPTS[@]}") >"$log" 2>&1 ||
 	{ tail -n 30 "$log" >&2; die "qemu: configure failed"; }
 jobs=${MEMHP_QEMU_JOBS:-$(nproc)}
-step "qemu: building with ninja -j$jobs (a cold build takes a while)"
+step "qemu: building qemu-system-riscv64 with ninja -j$jobs (a cold build takes a while)"
 t0=$(date +%s)
-(cd "$build" && nice ninja -j"$jobs" && ninja install) >>"$log" 2>&1 ||
+# Only the emulator: the default target would also build QEMU's unit tests.
+(cd "$build" && nice ninja -j"$jobs" qemu-system-riscv64) >>"$log" 2>&1 ||
 	{ tail -n 30 "$log" >&2; die "qemu: build failed"; }
 step "qemu: built in $(( $(date +%s) - t0 ))s"
+# It needs no data files of its own here (no blobs, no display); QEMU looks
+# for firmware in ../share/qemu next to the binary.
+mkdir -p "$dest/bin" "$dest/share/qemu"
+install -m 755 "$build/qemu-system-riscv64" "$dest/bin/"
 "$dest/bin/qemu-system-riscv64" --version >/dev/null ||
 	die "qemu: the installed binary does not run"
 {
@@ -263,7 +267,7 @@ step "qemu: built in $(( $(date +%s) - t0 ))s"
 echo "$firmware" >"$dest/.firmware"
 # The source package ships no firmware blobs (+ds): QEMU's default -bios
 # for riscv virt is Debian's OpenSBI.
-sbi=$(dpkg -L opensbi | grep '/generic/fw_dynamic.bin$' | head -n1)
+sbi=$(dpkg -L opensbi | grep '/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin$' | head -n1)
 [ -f "$sbi" ] || die "opensbi has no generic/fw_dynamic.bin"
 ln -sf "$sbi" "$dest/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin"
 touch "$dest/.complete"
