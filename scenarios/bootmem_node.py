@@ -14,6 +14,9 @@ XFAIL = {
 }
 M = 1 << 20
 G = 1 << 30
+# Node 1 is 1.5 GiB: a 1 GiB leaf plus a GiB of 2 MiB leaves in a page
+# table of its own, which its removal must free the way it was allocated.
+NODE1 = 3 * G // 2
 CTL = "/sys/kernel/debug/memory_hotplug_test"
 CYCLES = 20
 
@@ -33,12 +36,12 @@ def two_nodes(arch):
         if arch == "riscv64":
             # riscv QEMU uses our DT as is: cut its node, add node 1.
             dts = dtb.set_memory(dts, base, G, "\n\t\tnuma-node-id = <0>;")
-            return dtb.add_root_nodes(dts, mem_node("memory", base + G, G, 1,
+            return dtb.add_root_nodes(dts, mem_node("memory", base + G, NODE1, 1,
                                                     hotpluggable=True))
         # arm64 QEMU replaces memory@ nodes by one for all RAM without a
         # node id; nodes of another name stay and carry the ids.
         return dtb.add_root_nodes(dts, mem_node("ram", base, G, 0) +
-                                  mem_node("ram", base + G, G, 1,
+                                  mem_node("ram", base + G, NODE1, 1,
                                            hotpluggable=True))
     return edit
 
@@ -51,10 +54,10 @@ def counters(vm):
 def run(t):
     # rodata=full (most distributions' default) maps arm64 boot memory at
     # page granularity; with block mappings its offline is refused.
-    vm = t.boot(mem=2 * G // M, dtb_edit=two_nodes(t.arch),
+    vm = t.boot(mem=(G + NODE1) // M, dtb_edit=two_nodes(t.arch),
                 append="movable_node rodata=full" if t.arch == "arm64"
                 else "movable_node")
-    start, size = t.machine.RAM_BASE + G, G
+    start, size = t.machine.RAM_BASE + G, NODE1
     blocks = blocks_in(vm, start, size)
     t.note("boot log on nodes and zones:\n" + vm.sh(
         "dmesg | grep -i -e hotplug -e movable -e numa -e 'node ' "
@@ -145,7 +148,7 @@ def run(t):
 def refused_with_block_mappings(t, blocks):
     """Without rodata=full arm64 maps boot memory with 1 GiB blocks: taking
     one 128 MiB block of it offline must be refused, with the reason."""
-    vm = t.boot(mem=2 * G // M, dtb_edit=two_nodes(t.arch),
+    vm = t.boot(mem=(G + NODE1) // M, dtb_edit=two_nodes(t.arch),
                 append="movable_node rodata=on")
     rc, out = vm.run(f"echo offline > {MEM}/memory{blocks[1]}/state")
     t.check("block_mapped_offline_refused", rc != 0,
