@@ -162,3 +162,29 @@ def lsmem_vs_sysfs(t, vm, name):
     if extra:
         bad.append(f"lsmem lists blocks sysfs lacks: {extra[:8]}")
     return t.check(name, not bad, "; ".join(bad[:4]))
+
+
+# ACPI _OST status codes that end an eject request (0: done; 0x84: pending)
+OST_PENDING = (0, 0x84)
+
+
+def eject(vm, dev, timeout=90):
+    """device_del; returns ("deleted", secs) or ("refused", OST info) or
+    ("no answer", None)."""
+    t0 = time.monotonic()
+    vm.qmp.execute("device_del", id=dev)
+    deadline = t0 + timeout
+    while time.monotonic() < deadline:
+        try:
+            vm.qmp.wait_event("DEVICE_DELETED", timeout=1,
+                              match=lambda e: e["data"].get("device") == dev)
+            return "deleted", time.monotonic() - t0
+        except TimeoutError:
+            pass
+        for ev in list(vm.qmp.events):
+            info = ev.get("data", {}).get("info", {})
+            if ev["event"] == "ACPI_DEVICE_OST" and info.get("device") == dev:
+                vm.qmp.events.remove(ev)
+                if info.get("status") not in OST_PENDING:
+                    return "refused", info
+    return "no answer", None

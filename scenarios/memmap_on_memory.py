@@ -1,14 +1,20 @@
 """memmap_on_memory=1: hot-added memory carries its own memmap (vmemmap pages counted), removal gives it back."""
 import time
 
-from ._guest import (block_size, block_states, blocks_in, kmem_blocks, meminfo_kb,
+from ._guest import (block_size, block_states, blocks_in, eject, kmem_blocks, meminfo_kb,
                      memfill, pmem_regions, to_devdax, wait_for)
 
 NAME = "memmap-on-memory"
 ORDER = 38
 ARCHES = ["arm64", "riscv64", "x86_64"]
 ARCH_SKIP = {}
-XFAIL = {}
+# riscv64 does not select HAVE_ALIGNED_STRUCT_PAGE and our kernels have no
+# MEMCG: struct page is 56 bytes, so a 128 MiB block's memmap (1.75 MiB) is
+# not a whole PMD and mhp_supports_memmap_on_memory() refuses (even with
+# =force); the memmap goes to other memory. Not fixed by the series.
+_RV = ("riscv64 struct page is 56 bytes (no HAVE_ALIGNED_STRUCT_PAGE, no MEMCG): "
+       "a block's memmap (1.75 MiB) is not PMD-sized, memmap_on_memory is not used")
+XFAIL = {("riscv64", "base"): _RV, ("riscv64", "patched"): _RV}
 TIMEOUT = 600
 M = 1 << 20
 SIZE = 1024 * M
@@ -41,9 +47,10 @@ def add_dimm(t, vm):
 
 
 def remove_dimm(t, vm):
-    vm.qmp.execute("device_del", id="d1")
-    vm.qmp.wait_event("DEVICE_DELETED", timeout=180,
-                      match=lambda e: e["data"].get("device") == "d1")
+    outcome, info = eject(vm, "d1")
+    if not t.check("device_del", outcome == "deleted", f"{outcome} {info or ''}: " +
+                   vm.sh("dmesg | grep -i -e offline -e eject | tail -n 3; true")):
+        return False
     vm.qmp.execute("object-del", id="m1")
     return True
 
@@ -82,7 +89,7 @@ def run(t):
         vm = t.boot(mem=768 + SIZE // M + 128 + 256, ram_limit=768 * M,
                     pmem=[(768 * M, SIZE + 128 * M)], append=APPEND)
     param = vm.sh("cat /sys/module/memory_hotplug/parameters/memmap_on_memory").strip()
-    t.check("param_on", param in ("Y", "force"), f"memmap_on_memory: {param}")
+    t.check("param_on", param == "Y", f"memmap_on_memory: {param}")
     bs = block_size(vm)
     before = meminfo_kb(vm)
     t0 = time.monotonic()

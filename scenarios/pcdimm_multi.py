@@ -1,7 +1,7 @@
 """pc-dimm (ACPI): 4 x 512 MiB added offline, onlined movable/kernel/default, filled, device_del each."""
 import time
 
-from ._guest import (MEM, block_size, block_states, blocks_in, lsmem_vs_sysfs,
+from ._guest import (MEM, block_size, block_states, blocks_in, eject, lsmem_vs_sysfs,
                      meminfo_kb, memfill, wait_for)
 
 NAME = "pcdimm-multi"
@@ -16,32 +16,6 @@ SIZE = 512 * M
 # first one valid_zones lists for the offline block.
 HOW = {"d1": "online_movable", "d2": "online_kernel", "d3": "online",
        "d4": "online_movable"}
-# ACPI _OST status codes that end an eject request (0: done; 0x84: pending)
-OST_PENDING = (0, 0x84)
-
-
-def eject(t, vm, dev, timeout=90):
-    """device_del; returns ("deleted", secs) or ("refused", OST info) or
-    ("no answer", None)."""
-    t0 = time.monotonic()
-    vm.qmp.execute("device_del", id=dev)
-    deadline = t0 + timeout
-    while time.monotonic() < deadline:
-        try:
-            vm.qmp.wait_event("DEVICE_DELETED", timeout=1,
-                              match=lambda e: e["data"].get("device") == dev)
-            return "deleted", time.monotonic() - t0
-        except TimeoutError:
-            pass
-        for ev in list(vm.qmp.events):
-            info = ev.get("data", {}).get("info", {})
-            if ev["event"] == "ACPI_DEVICE_OST" and info.get("device") == dev:
-                vm.qmp.events.remove(ev)
-                if info.get("status") not in OST_PENDING:
-                    return "refused", info
-    return "no answer", None
-
-
 def run(t):
     t.need("acpi-dimm")
     vm = t.boot(acpi=True, mem=1024, slots=4, maxmem=1024 + 4 * SIZE // M,
@@ -112,7 +86,7 @@ def run(t):
 
     for d in ("d1", "d4", "d3", "d2"):
         kb = meminfo_kb(vm)
-        outcome, info = eject(t, vm, d)
+        outcome, info = eject(vm, d)
         st = block_states(vm, dimms[d])
         kernel_zone = zones[d] != ["Movable"]
         if outcome == "deleted":
