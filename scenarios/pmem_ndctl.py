@@ -5,7 +5,11 @@ NAME = "pmem-ndctl"
 ORDER = 31
 ARCHES = ["arm64", "riscv64", "x86_64"]
 ARCH_SKIP = {}
-XFAIL = {}
+XFAIL = {
+    ("riscv64", "base"): "6.12 riscv frees vmemmap PMD leaves shared with "
+    "memory that stays (sub-sections; 56-byte struct page): Oops in "
+    "free_vmemmap_storage when a namespace's memmap goes",
+}
 TIMEOUT = 600
 M = 1 << 20
 RAM = 1280 * M
@@ -71,7 +75,7 @@ def run(t):
     for i in (3, 0, 2):
         if nd(f"enable_{i}", f"enable-namespace {ns[i]}"):
             mode[i] = "fsdax"
-        io_check(f"after_enable_{i}")
+    io_check("after_enable")
     # 4. destroy (the info blocks go, the label-less namespaces stay as raw
     # space) in another order, then devdax, then raw
     for i in (1, 3, 0, 2):
@@ -86,11 +90,12 @@ def run(t):
     for i in (3, 1, 2, 0):
         if nd(f"raw_{i}", f"create-namespace -f -e {ns[i]} -m raw"):
             mode[i] = "raw"
-        io_check(f"after_raw_{i}")
+    io_check("after_raw")
     # 5. raw sysfs on top: unbind/bind the nd_pmem driver in a mixed order
+    # (an unbind frees the namespace's memmap: check the others after it)
     drv = f"{ND}/drivers/nd_pmem"
     for op, i in (("unbind", 1), ("unbind", 3), ("bind", 1), ("unbind", 0),
-                  ("bind", 3), ("unbind", 2), ("bind", 0), ("bind", 2)):
+                  ("bind", 3), ("bind", 0)):
         rc, out = vm.run(f"echo {ns[i]} > {drv}/{op}", timeout=60)
         bound = vm.run(f"test -e {drv}/{ns[i]}")[0] == 0
         t.check(f"sysfs_{op}_{i}", rc == 0 and bound == (op == "bind"),
@@ -99,6 +104,7 @@ def run(t):
             mode[i] = "raw"
         else:
             mode.pop(i, None)
-        io_check(f"after_sysfs_{op}_{i}")
+            io_check(f"after_sysfs_{op}_{i}")
+    io_check("at_end")
     t.note("namespaces at the end:\n" + vm.sh(
         "ndctl list -N | grep -e '\"dev\"' -e mode -e blockdev; true"))
