@@ -8,7 +8,11 @@ NAME = "dax-kmem"
 ORDER = 35
 ARCHES = ["arm64", "riscv64", "x86_64"]
 ARCH_SKIP = {}
-XFAIL = {}
+XFAIL = {
+    ("riscv64", "base"): "6.12 riscv frees vmemmap PMD leaves shared with memory "
+    "that stays (56-byte struct page: a 128 MiB block's memmap is 1.75 MiB): Oops in free_vmemmap_storage when the raw namespace goes for devdax "
+    "(fixed by 'riscv: mm: do not share vmemmap PMD leaves ...')",
+}
 TIMEOUT = 600
 M = 1 << 20
 # One 512 MiB pmem region above 768 MiB of RAM (DT pmem-region with the RAM

@@ -6,16 +6,24 @@ NAME = "online-policy"
 ORDER = 36
 ARCHES = ["arm64", "riscv64", "x86_64"]
 ARCH_SKIP = {}
-XFAIL = {}
+XFAIL = {
+    ("riscv64", "base"): "6.12 riscv frees vmemmap PMD leaves shared with memory "
+    "that stays (56-byte struct page: a 128 MiB block's memmap is 1.75 MiB): Oops in free_vmemmap_storage when the raw namespace goes for devdax "
+    "(fixed by 'riscv: mm: do not share vmemmap PMD leaves ...')",
+}
 TIMEOUT = 600
 M = 1 << 20
 # Memory is hot-added with dax kmem (every arch, either kernel): pmem
-# regions above 768 MiB of RAM, with gaps (x86 merges adjacent memmap=
-# ranges); each gives two whole 128 MiB blocks to kmem. The first is added
-# and removed again and again (movable); the others end in a kernel zone,
-# from which removal may not be possible.
+# regions above 768 MiB of RAM, 2 MiB apart (x86 merges adjacent memmap=
+# ranges), sizes in 16 MiB steps (x86 namespace alignment), all below 2 GiB
+# (q35 moves RAM above that past 4 GiB). The dax info block takes the start
+# of a region, kmem adds the whole blocks after it: two from the first
+# region, which is added and removed again and again (movable), one from
+# each of the others, which end in a kernel zone, from which removal may
+# not be possible.
 RAM = 768 * M
-REGIONS = [(768 * M + i * 512 * M, 384 * M) for i in range(4)]
+REGIONS = [(768 * M, 384 * M), (1154 * M, 256 * M), (1412 * M, 256 * M),
+           (1670 * M, 256 * M)]
 PARAMS = "/sys/module/memory_hotplug/parameters"
 
 
@@ -37,7 +45,8 @@ def run(t):
     if not all(daxes):
         return
     blocks = [kmem_blocks(vm, d) for d in daxes]
-    if not t.check("two_blocks_each", all(len(b) == 2 for b in blocks), f"{blocks}"):
+    if not t.check("blocks_per_region", [len(b) for b in blocks] == [2, 1, 1, 1],
+                   f"{blocks}"):
         return
 
     def sh_ok(name, cmd):
@@ -82,7 +91,8 @@ def run(t):
     t.note(f"valid_zones of an offline kmem block: {st[b0][1]}")
     lsmem_vs_sysfs(t, vm, "a_lsmem_offline")
     sh_ok("a_sysfs_online_movable", f"echo online_movable > {MEM}/memory{b0}/state")
-    if vm.run(f"test -e {MEM}/memory0/valid_zones")[0] == 0:
+    memory0 = vm.run(f"test -e {MEM}/memory0/valid_zones")[0] == 0
+    if memory0:
         rc, out = vm.run(f"chmem --enable --zone Movable --blocks {b1}")
     else:
         # util-linux (2.41) looks for memory0/valid_zones only; without
@@ -124,7 +134,7 @@ def run(t):
     if not remove(0, "c"):
         return
 
-    # D: auto-movable, ratio 10%: 256 MiB is too much movable: kernel zone
+    # D: auto-movable, ratio 10% (77 MiB): a 128 MiB group goes to a kernel zone
     policy("online", "auto-movable", 10)
     if add(1, "d"):
         st = states(1)
@@ -142,15 +152,17 @@ def run(t):
                 f"{st}, want {kzone}")
         offline_attempt(t, vm, "e", blocks[2])
 
-    # F: offline policy, plain chmem --enable: the kernel's default zone,
-    # the first one valid_zones lists
+    # F: offline policy, plain chmem --enable: Movable where possible (the
+    # util-linux default), or where chmem cannot see zones (no memory0) the
+    # kernel's default for "online", the first zone valid_zones lists
     policy("offline")
     if add(3, "f"):
         st = states(3)
-        default = (st[blocks[3][0]][1] or "").split()[:1]
-        sh_ok("f_chmem_enable", f"chmem --enable --blocks {blocks[3][0]}-{blocks[3][1]}")
+        valid = (st[blocks[3][0]][1] or "").split()
+        default = ["Movable"] if memory0 and "Movable" in valid else valid[:1]
+        sh_ok("f_chmem_enable", f"chmem --enable --blocks {blocks[3][0]}")
         st = states(3)
-        t.check("f_default_zone", [z for _, z in st.values()] == default * 2 and
+        t.check("f_default_zone", [z for _, z in st.values()] == default and
                 all(s == "online" for s, _ in st.values()), f"{st}, want {default}")
         offline_attempt(t, vm, "f", blocks[3])
     t.note("lsmem at the end:\n" + vm.sh("lsmem -o RANGE,SIZE,STATE,ZONES"))

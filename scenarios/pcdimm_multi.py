@@ -8,7 +8,11 @@ NAME = "pcdimm-multi"
 ORDER = 21
 ARCHES = ["arm64", "riscv64", "x86_64"]
 ARCH_SKIP = {}
-XFAIL = {}
+XFAIL = {
+    ("riscv64", "base"): "6.12 riscv frees vmemmap PMD leaves shared with memory "
+    "that stays (56-byte struct page: a 128 MiB block's memmap is 1.75 MiB): list corruption Oops in the page allocator after the first eject "
+    "(fixed by 'riscv: mm: do not share vmemmap PMD leaves ...')",
+}
 TIMEOUT = 900
 M = 1 << 20
 SIZE = 512 * M

@@ -7,7 +7,11 @@ NAME = "virtio-mem"
 ORDER = 25
 ARCHES = ["arm64", "riscv64", "x86_64"]
 ARCH_SKIP = {}
-XFAIL = {}
+XFAIL = {
+    ("riscv64", "base"): "6.12 riscv frees vmemmap PMD leaves shared with memory "
+    "that stays (56-byte struct page: a 128 MiB block's memmap is 1.75 MiB): Oops in isolate_single_pageblock on a shrink step after a block went "
+    "(fixed by 'riscv: mm: do not share vmemmap PMD leaves ...')",
+}
 TIMEOUT = 900
 M = 1 << 20
 STEP, TOP = 128 * M, 2048 * M
