@@ -1,4 +1,6 @@
 """Four pmem regions in one 128 MiB section: ndctl create/disable/enable/destroy and sysfs, in mixed orders."""
+import time
+
 from ._guest import json_in, pmem_regions
 
 NAME = "pmem-ndctl"
@@ -61,11 +63,19 @@ def run(t):
             bad += [line for line in out.splitlines() if "BAD" in line]
         t.check(f"io_{tag}", not bad, "; ".join(bad))
 
+    phases, t0 = [], [time.monotonic()]
+
+    def phase(name):
+        now = time.monotonic()
+        phases.append(f"{name} {now - t0[0]:.0f}s")
+        t0[0] = now
+
     # 1. all four to fsdax with the memmap in RAM, in address order
     for i in range(4):
         if nd(f"fsdax_{i}", f"create-namespace -f -e {ns[i]} -m fsdax --map=mem"):
             mode[i] = "fsdax"
     io_check("fsdax_all")
+    phase("fsdax")
     # 2. disable in a mixed order; the others keep working
     for i in (2, 0, 3):
         if nd(f"disable_{i}", f"disable-namespace {ns[i]}"):
@@ -76,12 +86,14 @@ def run(t):
         if nd(f"enable_{i}", f"enable-namespace {ns[i]}"):
             mode[i] = "fsdax"
     io_check("after_enable")
+    phase("disable/enable")
     # 4. destroy (the info blocks go, the label-less namespaces stay as raw
     # space) in another order, then devdax, then raw
     for i in (1, 3, 0, 2):
         if nd(f"destroy_{i}", f"destroy-namespace -f {ns[i]}"):
             mode.pop(i, None)
         io_check(f"after_destroy_{i}")
+    phase("destroy")
     for i in (0, 2, 1, 3):
         if nd(f"devdax_{i}", f"create-namespace -f -e {ns[i]} -m devdax --map=mem"):
             mode[i] = "devdax"
@@ -91,6 +103,7 @@ def run(t):
         if nd(f"raw_{i}", f"create-namespace -f -e {ns[i]} -m raw"):
             mode[i] = "raw"
     io_check("after_raw")
+    phase("devdax/raw")
     # 5. raw sysfs on top: unbind/bind the nd_pmem driver in a mixed order
     # (an unbind frees the namespace's memmap: check the others after it)
     drv = f"{ND}/drivers/nd_pmem"
@@ -106,5 +119,7 @@ def run(t):
             mode.pop(i, None)
             io_check(f"after_sysfs_{op}_{i}")
     io_check("at_end")
+    phase("sysfs")
+    t.note("time per phase: " + ", ".join(phases))
     t.note("namespaces at the end:\n" + vm.sh(
         "ndctl list -N | grep -e '\"dev\"' -e mode -e blockdev; true"))
