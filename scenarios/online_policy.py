@@ -1,5 +1,5 @@
 """Online policies: memhp_default_state, auto_online_blocks, auto-movable ratio, sysfs, chmem, lsmem."""
-from ._guest import (MEM, block_size, block_states, json_in, kmem_blocks, lsmem_vs_sysfs,
+from ._guest import (MEM, block_size, block_states, kmem_blocks, lsmem_vs_sysfs,
                      memfill, pmem_regions, to_devdax)
 
 NAME = "online-policy"
