@@ -67,15 +67,21 @@ def run(t):
     t.ktap("hotremove_test", vm.run(
         f"MEMORY_TEST_RANGE='{start:#x} {size:#x}' MEMORY_TEST_CYCLES={CYCLES} "
         "/selftests/memory-hotplug/hotremove_test", timeout=600))
+    mid = {f: meminfo_kb(vm, f) for f in before}
+    t.ktap("hotremove_test_again", vm.run(
+        f"MEMORY_TEST_RANGE='{start:#x} {size:#x}' MEMORY_TEST_CYCLES={CYCLES} "
+        "/selftests/memory-hotplug/hotremove_test -t add_remove_cycles",
+        timeout=600))
     vm.sh("kill $(cat /tmp/ptdump.pid); wait; true")
     after = {f: meminfo_kb(vm, f) for f in before}
     t.check("memtotal_restored", after["MemTotal"] == before["MemTotal"],
             f"{before} -> {after}")
-    # Tables the adds allocate must be freed by the removes: a page a
-    # cycle would show as 4 kB x (CYCLES + 1); user space moves it a bit.
-    t.check("pagetables_not_leaked",
-            after["PageTables"] - before["PageTables"] <= 12,
-            f"PageTables {before['PageTables']} -> {after['PageTables']} kB "
-            f"over {CYCLES + 1} add/remove cycles")
-    t.note(f"PageTables {before['PageTables']} -> {after['PageTables']} kB "
-           f"over {CYCLES + 1} add/remove cycles")
+    # A table leaked per cycle grows PageTables in both runs; the ptdump
+    # reader and the shell move it once in a while.
+    grew = [mid["PageTables"] - before["PageTables"],
+            after["PageTables"] - mid["PageTables"]]
+    t.check("pagetables_not_leaked", min(grew) < 16,
+            f"PageTables {before['PageTables']} -> {mid['PageTables']} -> "
+            f"{after['PageTables']} kB over two runs of {CYCLES}+ cycles")
+    t.note(f"PageTables {before['PageTables']} -> {mid['PageTables']} -> "
+           f"{after['PageTables']} kB")
