@@ -65,6 +65,18 @@ def _uefi_args(workdir, name):
             "-drive", f"if=pflash,unit=1,format=raw,file={vars_copy}"]
 
 
+def _machine(cfg):
+    m = "virt,acpi=on" if cfg["acpi"] else "virt,acpi=off"
+    # PCIe hotplug (a pcie-root-port): the ports and devices need MSIs. With
+    # the default PLIC they share INTx lines, and Linux 6.12 deadlocks on
+    # device_del (pciehp's irq thread removes the device, whose driver
+    # waits in synchronize_irq() for that same irq thread); the APLIC +
+    # IMSIC give every function its own MSIs.
+    if any("pcie-root-port" in str(a) for a in cfg["extra"]):
+        m += ",aia=aplic-imsic"
+    return m
+
+
 def argv(kernel, initrd, cfg, workdir, name):
     common = ["-smp", str(cfg["smp"]), *mem_arg(cfg), "-nodefaults",
               "-display", "none", "-no-reboot", "-serial", "stdio"]
@@ -72,11 +84,11 @@ def argv(kernel, initrd, cfg, workdir, name):
         if cfg["pmem"] or cfg["dtb_edit"] or cfg["ram_limit"] is not None:
             raise ValueError("riscv64: DT edits and ram_limit need a DT "
                              "boot (acpi=False)")
-        return [QEMU, "-M", "virt,acpi=on", *common,
+        return [QEMU, "-M", _machine(cfg), *common,
                 *_uefi_args(workdir, name), "-kernel", kernel,
                 "-initrd", initrd, "-append", cmdline(CONSOLE, cfg),
                 *cfg["extra"]]
-    a = [QEMU, "-M", "virt,acpi=off", *common, "-bios", FIRMWARE,
+    a = [QEMU, "-M", _machine(cfg), *common, "-bios", FIRMWARE,
          "-kernel", kernel, "-initrd", initrd,
          "-append", cmdline(CONSOLE, cfg, "earlycon=sbi"), *cfg["extra"]]
     # The DT given with -dtb is used as is: RAM is cut there.
