@@ -111,6 +111,25 @@ def kmem_blocks(vm, dax):
     return list(range(first, (start + size) // bs))
 
 
+def kmem_from_one_region(t, ram, region, size, check):
+    """Boots with RAM and one pmem region at region (bytes) and hands it to
+    dax kmem as System RAM, recorded as check. Returns (vm, dax, kmem block
+    ids), or None after a failed check."""
+    m = 1 << 20
+    t.need("dt-pmem" if t.arch != "x86_64" else "e820-pmem")
+    vm = t.boot(mem=(ram + size) // m + 256, ram_limit=ram, pmem=[(region, size)])
+    regions = pmem_regions(vm)
+    if not t.check("region_found", len(regions) == 1, f"{regions}"):
+        return None
+    dax = to_devdax(t, vm, regions[0][1])
+    if not dax:
+        return None
+    rc, out = vm.run(f"daxctl reconfigure-device -m system-ram {dax}", timeout=300)
+    if not t.check(check, rc == 0, out.strip()[-300:]):
+        return None
+    return vm, dax, kmem_blocks(vm, dax)
+
+
 def block_states(vm, blocks):
     """{block: (state, valid_zones)}, (None, None) for absent blocks."""
     out = vm.sh(" ; ".join(

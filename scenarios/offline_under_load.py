@@ -2,7 +2,7 @@
 import re
 import time
 
-from ._guest import MEM, block_size, block_states, kmem_blocks, pmem_regions, to_devdax, wait_for
+from ._guest import MEM, block_size, block_states, kmem_from_one_region, wait_for
 
 NAME = "offline-under-load"
 ORDER = 62
@@ -21,18 +21,10 @@ STATUS_RE = re.compile(r"# status: rounds (\d+) checked (\d+) rewritten (\d+) "
 
 
 def run(t):
-    t.need("dt-pmem" if t.arch != "x86_64" else "e820-pmem")
-    vm = t.boot(mem=(RAM + SIZE) // M + 256, ram_limit=RAM, pmem=[(REGION, SIZE)])
-    regions = pmem_regions(vm)
-    if not t.check("region_found", len(regions) == 1, f"{regions}"):
+    got = kmem_from_one_region(t, RAM, REGION, SIZE, "kmem_online_movable")
+    if not got:
         return
-    dax = to_devdax(t, vm, regions[0][1])
-    if not dax:
-        return
-    rc, out = vm.run(f"daxctl reconfigure-device -m system-ram {dax}", timeout=300)
-    if not t.check("kmem_online_movable", rc == 0, out.strip()[-300:]):
-        return
-    blocks = kmem_blocks(vm, dax)
+    vm, dax, blocks = got
     bs = block_size(vm)
     lo, hi = blocks[0] * bs, (blocks[-1] + 1) * bs
 

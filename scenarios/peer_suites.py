@@ -3,7 +3,7 @@ import os
 import re
 import time
 
-from ._guest import MEM, block_states, kmem_blocks, meminfo_kb, pmem_regions, to_devdax
+from ._guest import MEM, block_states, kmem_from_one_region, meminfo_kb
 
 NAME = "peer-suites"
 ORDER = 60
@@ -32,18 +32,10 @@ def keep(t, name, text):
 
 
 def run(t):
-    t.need("dt-pmem" if t.arch != "x86_64" else "e820-pmem")
-    vm = t.boot(mem=(RAM + SIZE) // M + 256, ram_limit=RAM, pmem=[(REGION, SIZE)])
-    regions = pmem_regions(vm)
-    if not t.check("region_found", len(regions) == 1, f"{regions}"):
+    got = kmem_from_one_region(t, RAM, REGION, SIZE, "kmem_system_ram")
+    if not got:
         return
-    dax = to_devdax(t, vm, regions[0][1])
-    if not dax:
-        return
-    rc, out = vm.run(f"daxctl reconfigure-device -m system-ram {dax}", timeout=300)
-    if not t.check("kmem_system_ram", rc == 0, out.strip()[-300:]):
-        return
-    hot = kmem_blocks(vm, dax)
+    vm, _, hot = got
     t.note(f"kmem blocks {hot} online movable; notifier error injection: "
            f"{'yes' if vm.run(f'test -d {INJECT}')[0] == 0 else 'no'}")
 
