@@ -98,7 +98,7 @@ def run(t):
         return
     try:
         wait_for(vm, "blocks online", lambda: all(
-            s == "online" for s, _ in block_states(vm, blocks).values()),
+            s == "online" for s, _ in block_states(vm, blocks, zones=False).values()),
             timeout=120, interval=0.5)
     except TimeoutError:
         pass

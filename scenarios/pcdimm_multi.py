@@ -44,7 +44,7 @@ def run(t):
     every = [b for d in HOW for b in dimms[d]]
     try:
         wait_for(vm, "hot-added blocks", lambda: all(
-            s == "offline" for s, _ in block_states(vm, every).values()),
+            s == "offline" for s, _ in block_states(vm, every, zones=False).values()),
             timeout=120, interval=0.5)
     except TimeoutError:
         pass
