@@ -4,6 +4,7 @@
 ARCH ?= arm64 riscv64 x86_64
 KERNEL ?= base,patched,unfixed
 SCENARIO ?= all
+JOBS ?= $(or $(MEMHP_JOBS),1)
 comma := ,
 arches = $(subst riscv ,riscv64 ,$(filter-out riscv64,$(ARCH)) )$(filter riscv64,$(ARCH))
 arch_list = $(subst $() $(),$(comma),$(strip $(arches)))
@@ -23,7 +24,7 @@ help:
 	@echo "make kernel      one kernel: ARCH=riscv KERNEL=base|patched|unfixed"
 	@echo "make rootfs      the Debian trixie guest initramfs          [ARCH=...]"
 	@echo "make qemu        our qemu-system-riscv64: Debian's QEMU 10 source + qemu/"
-	@echo "make run         scenarios only, on built kernels  [ARCH= KERNEL= SCENARIO=]"
+	@echo "make run         scenarios only, on built kernels  [ARCH= KERNEL= SCENARIO= JOBS=]"
 	@echo "make list        list the scenarios"
 	@echo "Work tree: \$${MEMHP_BUILD:-~/.cache/memhp}/linux; results: results/latest.md"
 
@@ -49,7 +50,8 @@ demo:
 test:
 	MEMHP_ARCHES="$(arches)" scripts/test.sh --kernel $(KERNEL) --scenario $(SCENARIO)
 run:
-	python3 -m harness.run --arch $(arch_list) --kernel $(KERNEL) --scenario $(SCENARIO)
+	python3 -m harness.run --arch $(arch_list) --kernel $(KERNEL) --scenario $(SCENARIO) \
+		--jobs $(JOBS)
 list:
 	@python3 -m harness.run --list
 clean:

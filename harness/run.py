@@ -1,9 +1,11 @@
 """Runs scenarios on (arch, kernel) pairs and reports the results.
 
 usage: python3 -m harness.run [--arch A,..] [--kernel base,patched,unfixed]
-                              [--scenario S,..] [--checks FILE] [--list]
+                              [--scenario S,..] [--jobs N] [--checks FILE]
+                              [--list]
 """
 import argparse
+import concurrent.futures
 import importlib
 import json
 import os
@@ -219,6 +221,9 @@ def main():
     ap.add_argument("--arch", default=",".join(ARCHES))
     ap.add_argument("--kernel", default=",".join(KERNELS))
     ap.add_argument("--scenario", default="all")
+    ap.add_argument("--jobs", default=os.environ.get("MEMHP_JOBS", "1"),
+                    help="units (one scenario on one arch and kernel) run at "
+                         "once, each its own QEMU (default: $MEMHP_JOBS or 1)")
     ap.add_argument("--checks", help="JSON list of check results to include")
     ap.add_argument("--out", default=os.path.join(TOP, "results", "runs",
                                                   time.strftime("%Y%m%d-%H%M%S")))
@@ -247,6 +252,12 @@ def main():
                      f"choose from: {', '.join(allowed)} (or all)")
         return items
 
+    try:
+        jobs = int(args.jobs)
+    except ValueError:
+        jobs = 0
+    if not 1 <= jobs <= 16:
+        ap.error(f"--jobs must be a number from 1 to 16, not {args.jobs!r}")
     arches = pick(args.arch, ARCHES, "arch")
     kernels = pick(args.kernel, KERNELS, "kernel")
     names = pick(args.scenario, list(scen), "scenario")
@@ -256,16 +267,20 @@ def main():
             checks = [json.loads(line) for line in f if line.strip()]
 
     os.makedirs(args.out, exist_ok=True)
-    units = []
-    for name in names:
-        for arch in arches:
-            for kernel in kernels:
-                if kernel not in getattr(scen[name], "KERNELS", DEFAULT_KERNELS):
-                    continue
-                u = run_unit(scen[name], arch, kernel, args.out)
-                units.append(u)
-                say(f"{arch:7} {kernel:7} {name:22} {MARK[u['status']]:5} "
-                    f"({u['seconds']:.0f}s){'  ' + u['reason'] if u.get('reason') else ''}")
+    todo = [(name, arch, kernel) for name in names for arch in arches
+            for kernel in kernels
+            if kernel in getattr(scen[name], "KERNELS", DEFAULT_KERNELS)]
+
+    def one(name, arch, kernel):
+        u = run_unit(scen[name], arch, kernel, args.out)
+        say(f"{arch:7} {kernel:7} {name:22} {MARK[u['status']]:5} "
+            f"({u['seconds']:.0f}s){'  ' + u['reason'] if u.get('reason') else ''}")
+        return u
+
+    # Guests are independent (own directory, sockets and files): with
+    # --jobs > 1 they overlap. Results keep the order of todo.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        units = list(pool.map(lambda job: one(*job), todo))
     write_tables(args.out, units, checks)
     latest = os.path.join(TOP, "results")
     # Only a run of everything stands for the suite's latest results.

@@ -43,6 +43,9 @@ case " $arches " in
 	fi
 	;;
 esac
-step "test: running scenarios"
+# Two guests at a time on CI's two cores: most of a unit is TCG work,
+# but boots and waits overlap (MEMHP_JOBS=1 for one at a time).
+step "test: running scenarios (${MEMHP_JOBS:=2} at a time)"
+export MEMHP_JOBS
 cd "$TOP" && exec python3 -m harness.run --arch "$(echo $arches | tr ' ' ,)" \
 	--checks "$MEMHP_CHECKS" "$@"
