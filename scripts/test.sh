@@ -9,6 +9,7 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
 arches=${MEMHP_ARCHES:-$ARCHES}
+mkdir -p "$B"
 export MEMHP_CHECKS=$B/checks.jsonl
 : > "$MEMHP_CHECKS"
 
