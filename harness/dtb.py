@@ -53,15 +53,16 @@ def set_memory(dts, base, size, extra_props=""):
     return dts
 
 
-def add_memory_node(dts, base, size, hotpluggable=False, numa_node=None):
+def memory_node(base, size, numa_node=None, hotpluggable=False, name="memory"):
+    """Text of a memory node (for add_root_nodes). arm64 QEMU replaces
+    memory@ nodes with its own: another name keeps a node there."""
     props = ""
     if hotpluggable:
         props += "\t\thotpluggable;\n"
     if numa_node is not None:
         props += f"\t\tnuma-node-id = <{numa_node}>;\n"
-    return add_root_nodes(
-        dts, f"\n\tmemory@{base:x} {{\n\t\tdevice_type = \"memory\";\n"
-        f"\t\treg = <{cells(base)} {cells(size)}>;\n{props}\t}};\n")
+    return (f"\n\t{name}@{base:x} {{\n\t\tdevice_type = \"memory\";\n"
+            f"\t\treg = <{cells(base)} {cells(size)}>;\n{props}\t}};\n")
 
 
 def for_guest(argv, cfg, ram_base, workdir, name, shrink_ram=False):

@@ -21,14 +21,6 @@ CTL = "/sys/kernel/debug/memory_hotplug_test"
 CYCLES = 20
 
 
-def mem_node(name, base, size, nid, hotpluggable=False):
-    from harness.dtb import cells
-    return (f"\n\t{name}@{base:x} {{\n\t\tdevice_type = \"memory\";\n"
-            f"\t\treg = <{cells(base)} {cells(size)}>;\n"
-            f"{chr(9) * 2 + 'hotpluggable;' + chr(10) if hotpluggable else ''}"
-            f"\t\tnuma-node-id = <{nid}>;\n\t}};\n")
-
-
 def two_nodes(arch):
     """Device tree edit: RAM as node 0 and node 1, node 1 hotpluggable."""
     def edit(dts, base):
@@ -36,13 +28,13 @@ def two_nodes(arch):
         if arch == "riscv64":
             # riscv QEMU uses our DT as is: cut its node, add node 1.
             dts = dtb.set_memory(dts, base, G, "\n\t\tnuma-node-id = <0>;")
-            return dtb.add_root_nodes(dts, mem_node("memory", base + G, NODE1, 1,
-                                                    hotpluggable=True))
+            return dtb.add_root_nodes(dts, dtb.memory_node(base + G, NODE1, 1,
+                                                           hotpluggable=True))
         # arm64 QEMU replaces memory@ nodes by one for all RAM without a
         # node id; nodes of another name stay and carry the ids.
-        return dtb.add_root_nodes(dts, mem_node("ram", base, G, 0) +
-                                  mem_node("ram", base + G, NODE1, 1,
-                                           hotpluggable=True))
+        return dtb.add_root_nodes(dts, dtb.memory_node(base, G, 0, name="ram") +
+                                  dtb.memory_node(base + G, NODE1, 1, name="ram",
+                                                  hotpluggable=True))
     return edit
 
 
