@@ -2,16 +2,15 @@
 import time
 
 from ._guest import (block_size, block_states, dax_span, json_in, kmem_blocks, lsmem_vs_sysfs,
-                     meminfo_kb, memfill, pmem_regions, to_devdax)
+                     meminfo_kb, memfill, pmem_regions, to_devdax, xfail_riscv_vmemmap)
 
 NAME = "dax-kmem"
 ORDER = 35
 ARCHES = ["arm64", "riscv64", "x86_64"]
 ARCH_SKIP = {}
 XFAIL = {
-    ("riscv64", "base"): "6.12 riscv frees vmemmap PMD leaves shared with memory "
-    "that stays (56-byte struct page: a 128 MiB block's memmap is 1.75 MiB): Oops in free_vmemmap_storage when the raw namespace goes for devdax "
-    "(fixed by 'riscv: mm: do not share vmemmap PMD leaves ...')",
+    ("riscv64", "base"): xfail_riscv_vmemmap(
+        "Oops in free_vmemmap_storage when the raw namespace goes for devdax"),
 }
 TIMEOUT = 600
 M = 1 << 20

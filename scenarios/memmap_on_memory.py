@@ -1,8 +1,8 @@
 """memmap_on_memory=1: hot-added memory carries its own memmap (vmemmap pages counted), removal gives it back."""
 import time
 
-from ._guest import (block_size, block_states, blocks_in, eject, kmem_blocks, meminfo_kb,
-                     memfill, pmem_regions, to_devdax, wait_for)
+from ._guest import (block_size, block_states, blocks_in, eject, meminfo_kb, memfill,
+                     region_to_kmem, wait_blocks_state)
 
 NAME = "memmap-on-memory"
 ORDER = 38
@@ -56,18 +56,11 @@ def remove_dimm(t, vm):
 
 
 def add_kmem(t, vm):
-    regions = pmem_regions(vm)
-    if not t.check("region_found", len(regions) == 1, f"{regions}"):
+    got = region_to_kmem(t, vm, "kmem_system_ram", "--no-online --force ")
+    if not got:
         return None
-    dax = to_devdax(t, vm, regions[0][1])
-    if not dax:
-        return None
-    rc, out = vm.run(f"daxctl reconfigure-device -m system-ram --no-online --force {dax}",
-                     timeout=300)
-    if not t.check("kmem_system_ram", rc == 0, out.strip()[-300:]):
-        return None
-    t.dax = dax
-    return kmem_blocks(vm, dax)
+    t.dax, blocks = got
+    return blocks
 
 
 def remove_kmem(t, vm):
@@ -96,12 +89,7 @@ def run(t):
     blocks = add_dimm(t, vm) if dimm else add_kmem(t, vm)
     if not blocks:
         return
-    try:
-        wait_for(vm, "blocks online", lambda: all(
-            s == "online" for s, _ in block_states(vm, blocks, zones=False).values()),
-            timeout=120, interval=0.5)
-    except TimeoutError:
-        pass
+    wait_blocks_state(vm, blocks, "online")
     t_add = time.monotonic() - t0
     st = block_states(vm, blocks)
     if not t.check("blocks_online_movable", all(v == ("online", "Movable")

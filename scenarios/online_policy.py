@@ -1,15 +1,14 @@
 """Online policies: memhp_default_state, auto_online_blocks, auto-movable ratio, sysfs, chmem, lsmem."""
 from ._guest import (MEM, block_size, block_states, kmem_blocks, lsmem_vs_sysfs,
-                     memfill, pmem_regions, to_devdax)
+                     memfill, pmem_regions, to_devdax, xfail_riscv_vmemmap)
 
 NAME = "online-policy"
 ORDER = 36
 ARCHES = ["arm64", "riscv64", "x86_64"]
 ARCH_SKIP = {}
 XFAIL = {
-    ("riscv64", "base"): "6.12 riscv frees vmemmap PMD leaves shared with memory "
-    "that stays (56-byte struct page: a 128 MiB block's memmap is 1.75 MiB): Oops in free_vmemmap_storage when the raw namespace goes for devdax "
-    "(fixed by 'riscv: mm: do not share vmemmap PMD leaves ...')",
+    ("riscv64", "base"): xfail_riscv_vmemmap(
+        "Oops in free_vmemmap_storage when the raw namespace goes for devdax"),
 }
 TIMEOUT = 600
 M = 1 << 20

@@ -2,16 +2,16 @@
 import time
 
 from ._guest import (MEM, block_size, block_states, blocks_in, eject, lsmem_vs_sysfs,
-                     meminfo_kb, memfill, wait_for)
+                     meminfo_kb, memfill, wait_blocks_state,
+                     xfail_riscv_vmemmap)
 
 NAME = "pcdimm-multi"
 ORDER = 21
 ARCHES = ["arm64", "riscv64", "x86_64"]
 ARCH_SKIP = {}
 XFAIL = {
-    ("riscv64", "base"): "6.12 riscv frees vmemmap PMD leaves shared with memory "
-    "that stays (56-byte struct page: a 128 MiB block's memmap is 1.75 MiB): list corruption Oops in the page allocator after the first eject "
-    "(fixed by 'riscv: mm: do not share vmemmap PMD leaves ...')",
+    ("riscv64", "base"): xfail_riscv_vmemmap(
+        "list corruption Oops in the page allocator after the first eject"),
 }
 TIMEOUT = 900
 M = 1 << 20
@@ -42,12 +42,7 @@ def run(t):
     if not t.check("four_dimms", sorted(dimms) == sorted(HOW), f"{dimms}"):
         return
     every = [b for d in HOW for b in dimms[d]]
-    try:
-        wait_for(vm, "hot-added blocks", lambda: all(
-            s == "offline" for s, _ in block_states(vm, every, zones=False).values()),
-            timeout=120, interval=0.5)
-    except TimeoutError:
-        pass
+    wait_blocks_state(vm, every, "offline")
     t_add = time.monotonic() - t0
     st = block_states(vm, every)
     t.check("added_offline", all(s == "offline" for s, _ in st.values()), f"{st}")

@@ -3,16 +3,15 @@ import os
 import re
 import time
 
-from ._guest import MEM, block_states, kmem_from_one_region, meminfo_kb
+from ._guest import MEM, block_states, kmem_from_one_region, meminfo_kb, xfail_riscv_vmemmap
 
 NAME = "peer-suites"
 ORDER = 60
 ARCHES = ["arm64", "riscv64", "x86_64"]
 ARCH_SKIP = {}
 XFAIL = {
-    ("riscv64", "base"): "6.12 riscv frees vmemmap PMD leaves shared with memory "
-    "that stays (56-byte struct page: a 128 MiB block's memmap is 1.75 MiB): Oops in free_vmemmap_storage when the raw namespace goes for devdax "
-    "(fixed by 'riscv: mm: do not share vmemmap PMD leaves ...')",
+    ("riscv64", "base"): xfail_riscv_vmemmap(
+        "Oops in free_vmemmap_storage when the raw namespace goes for devdax"),
 }
 TIMEOUT = 600
 M = 1 << 20

@@ -1,16 +1,15 @@
 """Four pmem regions in one 128 MiB section: ndctl create/disable/enable/destroy and sysfs, in mixed orders."""
 import time
 
-from ._guest import json_in, pmem_regions
+from ._guest import json_in, pmem_regions, xfail_riscv_vmemmap
 
 NAME = "pmem-ndctl"
 ORDER = 31
 ARCHES = ["arm64", "riscv64", "x86_64"]
 ARCH_SKIP = {}
 XFAIL = {
-    ("riscv64", "base"): "6.12 riscv frees vmemmap PMD leaves shared with "
-    "memory that stays (sub-sections; 56-byte struct page): Oops in "
-    "free_vmemmap_storage when a namespace's memmap goes",
+    ("riscv64", "base"): xfail_riscv_vmemmap(
+        "Oops in free_vmemmap_storage when a namespace's memmap goes", subsections=True),
 }
 TIMEOUT = 600
 M = 1 << 20

@@ -1,14 +1,13 @@
 """Two pmem regions in one 128 MiB section: unbind/rebind in both orders."""
-from ._guest import memfill, pmem_regions
+from ._guest import memfill, pmem_regions, xfail_riscv_vmemmap
 
 NAME = "pmem-subsection"
 ORDER = 30
 ARCHES = ["arm64", "riscv64", "x86_64"]
 ARCH_SKIP = {}
 XFAIL = {
-    ("riscv64", "base"): "6.12 riscv frees vmemmap PMD leaves shared with "
-    "memory that stays (sub-sections; 56-byte struct page): Oops in "
-    "free_vmemmap_storage on unbind",
+    ("riscv64", "base"): xfail_riscv_vmemmap(
+        "Oops in free_vmemmap_storage on unbind", subsections=True),
 }
 M = 1 << 20
 RAM = 1280 * M          # regions well below the end of RAM on every machine

@@ -1,16 +1,16 @@
 """virtio-mem: grow to 2 GiB and shrink to 0 in 128 MiB steps; MemTotal follows each step."""
 import time
 
-from ._guest import MEM, block_size, blocks_in, block_states, meminfo_kb, memfill, wait_for
+from ._guest import (MEM, block_size, blocks_in, block_states, meminfo_kb, memfill, wait_for,
+                     xfail_riscv_vmemmap)
 
 NAME = "virtio-mem"
 ORDER = 25
 ARCHES = ["arm64", "riscv64", "x86_64"]
 ARCH_SKIP = {}
 XFAIL = {
-    ("riscv64", "base"): "6.12 riscv frees vmemmap PMD leaves shared with memory "
-    "that stays (56-byte struct page: a 128 MiB block's memmap is 1.75 MiB): Oops in isolate_single_pageblock on a shrink step after a block went "
-    "(fixed by 'riscv: mm: do not share vmemmap PMD leaves ...')",
+    ("riscv64", "base"): xfail_riscv_vmemmap(
+        "Oops in isolate_single_pageblock on a shrink step after a block went"),
 }
 TIMEOUT = 900
 M = 1 << 20
