@@ -165,6 +165,10 @@ def run_unit(mod, arch, kernel, rundir):
             if failed:
                 unit["status"], unit["reason"] = "xfail", \
                     f"expected: {xfail} (saw: {unit['reason']})"
+            elif (arch, kernel) in getattr(mod, "RACY", ()):
+                # A race the unit provokes but cannot force: passing
+                # only means it was not hit this time.
+                unit["reason"] = f"race not hit this run ({xfail})"
             else:
                 unit["status"], unit["reason"] = "xpass", \
                     f"expected to fail ({xfail}) but passed: update XFAIL"
@@ -199,9 +203,9 @@ def write_tables(rundir, units, checks):
                           u["arch"] == a and u["kernel"] == k), None)
                 row.append(MARK[u["status"]] if u else "")
             lines.append(f"| {name} | " + " | ".join(row) + " |")
-        lines += ["", "## Not passed", ""]
+        lines += ["", "## Not passed, or passed with a remark", ""]
         for u in units:
-            if u["status"] != "pass":
+            if u["status"] != "pass" or u.get("reason"):
                 lines.append(f"- {u['arch']} {u['kernel']} {u['scenario']}: "
                              f"{MARK[u['status']]}: {u.get('reason', '')}")
         lines += ["", "## Notes", ""]
