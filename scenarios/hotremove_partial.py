@@ -21,6 +21,9 @@ XFAIL = {
                             "the 1 GiB linear-map leaf is cleared whole; " + _ZONES,
     ("x86_64", "unfixed"): _ZONES,
 }
+# Only the valid_zones race is expected on x86_64: a reader that misses the
+# window is no fix (the other arches also fail on their mappings).
+RACY = {("x86_64", "unfixed")}
 M = 1 << 20
 RAM, VISIBLE = 2048 * M, 1024 * M
 CTL = "/sys/kernel/debug/memory_hotplug_test"
@@ -65,9 +68,10 @@ def run(t):
           f"echo offline > {MEM}/auto_online_blocks")
     before = {f: meminfo_kb(vm, f) for f in ("MemTotal", "PageTables")}
     # Page table dumps walk the tables that hot-remove frees: run them
-    # all along (the kernel log check catches what goes wrong).
+    # all along (the kernel log check catches what goes wrong), with a
+    # pause so that they do not take a host core from the other units.
     vm.sh("(while :; do cat /sys/kernel/debug/kernel_page_tables "
-          ">/dev/null 2>&1; done) & echo $! > /tmp/ptdump.pid")
+          ">/dev/null 2>&1; sleep 0.3; done) & echo $! > /tmp/ptdump.pid")
     t.ktap("hotremove_test", vm.run(
         f"MEMORY_TEST_RANGE='{start:#x} {size:#x}' MEMORY_TEST_CYCLES={CYCLES} "
         "/selftests/memory-hotplug/hotremove_test", timeout=600))
