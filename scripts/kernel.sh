@@ -60,7 +60,7 @@ fail() {
 # every Kconfig file of the tree, the toolchain and this recipe's version.
 config_hash() {
 	{
-		echo "recipe 1 $arch $ka $prefix"
+		echo "recipe 2 $arch $ka $prefix"
 		cat "${frags[@]}"
 		(cd "$src" && find . -name 'Kconfig*' -type f -print0 | LC_ALL=C sort -z |
 			xargs -0 sha256sum)
@@ -135,11 +135,12 @@ else
 	step "$arch: configuring (allnoconfig + common, $arch, debug fragments)"
 	rm -f "$stamp"
 	: >"$log"
-	{
-		"${mk[@]}" allnoconfig &&
-		"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${frags[@]}" &&
-		"${mk[@]}" olddefconfig
-	} >>"$log" 2>&1 || fail "$arch: configuration failed"
+	# The fragments are pinned while allnoconfig runs, so what they turn
+	# on brings its visible sub-options in as "n", not as their defaults
+	# (ACPI's button, fan and thermal drivers, initramfs decompressors).
+	cat "${frags[@]}" >"$out/.memhp-allconfig"
+	"${mk[@]}" KCONFIG_ALLCONFIG="$out/.memhp-allconfig" allnoconfig \
+		>>"$log" 2>&1 || fail "$arch: configuration failed"
 	verify_config || die "$arch: configuration does not match the fragments"
 	echo "$hash" >"$stamp"
 fi
