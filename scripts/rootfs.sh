@@ -6,15 +6,24 @@
 #    script that makes it;
 #  - an overlay made every time: /init, our guest programs (guest/*.c) and
 #    the tree's memory-hotplug selftests, all static.
+# rootfs.sh --base ARCH only makes (or finds) the cached Debian part: it
+# needs no kernel tree, so it can run while the kernels build.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-[ $# = 3 ] || die "usage: rootfs.sh ARCH LINUX_TREE OUT_INITRD"
-arch=$1 tree=$(cd "$2" && pwd) out=$3
+usage="usage: rootfs.sh ARCH LINUX_TREE OUT_INITRD | rootfs.sh --base ARCH"
+base_only=
+if [ "${1:-}" = --base ]; then
+	[ $# = 2 ] || die "$usage"
+	base_only=1 arch=$2
+else
+	[ $# = 3 ] || die "$usage"
+	arch=$1 tree=$(cd "$2" && pwd) out=$3
+	selftests=$tree/tools/testing/selftests
+	[ -f "$selftests/kselftest.h" ] || die "$tree: no tools/testing/selftests/kselftest.h"
+fi
 cross=$(cross_prefix "$arch")
-selftests=$tree/tools/testing/selftests
-[ -f "$selftests/kselftest.h" ] || die "$tree: no tools/testing/selftests/kselftest.h"
 command -v mmdebstrap >/dev/null || die "mmdebstrap is not installed (make deps)"
 mkdir -p "$B/rootfs"
 work=$(mktemp -d "$B/rootfs/tmp.XXXXXX")
@@ -220,6 +229,7 @@ else
 	find "$B/rootfs" -maxdepth 1 -name "$arch-*.cpio" ! -path "$base" -delete
 	step "rootfs: $arch: base $(du -h "$base" | cut -f1)"
 fi
+[ -z "$base_only" ] || exit 0
 
 # Kernel UAPI headers of this tree ($(KHDR_INCLUDES) of the selftests), only
 # when there is a selftest to build; cached per arch and tree.

@@ -22,7 +22,26 @@ else
 	die "the series does not apply; nothing else can run"
 fi
 "$TOP/scripts/checkpatch.sh"
+# Downloads, unpacking and QEMU's configure hardly use the CPU, and kernel
+# builds leave a core idle while they link: fetch the guest userlands and
+# build our QEMU (at low priority) meanwhile. Their output is shown after.
+bg=$B/background
+mkdir -p "$bg" && rm -f "$bg"/*
+bgpids=()
+(for a in $arches; do nice "$TOP/scripts/rootfs.sh" --base "$a" || exit 1; done) \
+	>"$bg/rootfs.log" 2>&1 &
+bgpids+=($!)
+case " $arches " in
+*" riscv64 "*)
+	(t0=$(date +%s); nice "$TOP/scripts/qemu.sh" >"$bg/qemu.out" &&
+		echo "$(( $(date +%s) - t0 ))" >"$bg/qemu.seconds") >"$bg/qemu.log" 2>&1 &
+	bgpids+=($!)
+	;;
+esac
 "$TOP/scripts/kernels.sh" $arches
+step "test: waiting for the guest userlands and our QEMU"
+wait "${bgpids[@]}"
+cat "$bg/rootfs.log" "$bg/qemu.log" 2>/dev/null | grep -v '^$' >&2 || true
 worktree "$B/src/linux" "$(git -C "$LINUX" rev-parse series)"
 for a in $arches; do
 	if "$TOP/scripts/rootfs.sh" "$a" "$B/src/linux" "$B/initrd/$a.cpio"; then
@@ -34,11 +53,12 @@ done
 case " $arches " in
 *" riscv64 "*)
 	# riscv64 scenarios use our QEMU (qemu/: pc-dimm and virtio-mem on virt)
-	t0=$(date +%s)
-	if qemu=$("$TOP/scripts/qemu.sh" | tail -n1) && [ -x "$qemu" ]; then
+	# Built in the background above; a warm run only finds it.
+	qemu=$(tail -n1 "$bg/qemu.out" 2>/dev/null)
+	if [ -x "$qemu" ]; then
 		export MEMHP_QEMU_SYSTEM_RISCV64=$qemu
 		check_result "our QEMU for riscv64 (qemu/series)" pass \
-			"$(basename "$(dirname "$(dirname "$qemu")")"), $(( $(date +%s) - t0 ))s"
+			"$(basename "$(dirname "$(dirname "$qemu")")"), $(cat "$bg/qemu.seconds")s"
 	else
 		check_result "our QEMU for riscv64 (qemu/series)" fail "see above"
 	fi
