@@ -22,6 +22,12 @@ else
 	die "the series does not apply; nothing else can run"
 fi
 "$TOP/scripts/checkpatch.sh"
+if (cd "$TOP" && python3 -m harness.selftest 2>"$B/harness-selftest.log"); then
+	check_result "harness self-test" pass ""
+else
+	cat "$B/harness-selftest.log" >&2
+	check_result "harness self-test" fail "see above"
+fi
 # Downloads, unpacking and QEMU's configure hardly use the CPU, and kernel
 # builds leave a core idle while they link: fetch the guest userlands and
 # build our QEMU (at low priority) meanwhile. Their output is shown after.
