@@ -32,10 +32,19 @@ mkdir -p "$stamps"
 exec 8>"$B/.kernels.lock"
 flock 8
 
+# copy_out FROM TO: the files of a build that the harness and rootfs.sh use
+copy_out() {
+	local f
+	mkdir -p "$2" && rm -f "$2/.memhp-rev" "$2/vmlinux" || return 1
+	for f in boot-image System.map .config modules.builtin modules.builtin.modinfo; do
+		cp "$1/$f" "$2/$f" || return 1
+	done
+}
+
 # build ARCH REV OUT NAME [force]: build REV into OUT unless a stamp says
 # it was (a middle commit's stamp is enough unless "force" is given)
 build() {
-	local arch=$1 rev=$2 out=$3 name=$4 force=${5:-} src key log
+	local arch=$1 rev=$2 out=$3 name=$4 force=${5:-} src key log work
 	key="$arch-$rev-$cfg"
 	if [ -f "$stamps/$key.ok" ] && [ -f "$out/boot-image" ] &&
 	   [ "$(cat "$out/.memhp-rev" 2>/dev/null)" = "$rev" ]; then
@@ -51,16 +60,17 @@ build() {
 	# paths to the compiler, so this lets ccache share base and patched.
 	src=$B/src/linux
 	worktree "$src" "$rev"
-	# A first patched build starts from the base build's objects (same
-	# source path), so it only compiles what the series changes.
-	if [ ! -e "$out" ] && [ -f "$B/out/$arch-base/.memhp-rev" ]; then
-		cp -a "$B/out/$arch-base" "$out"
-		rm -f "$out/.memhp-rev"
-	fi
+	# Every build of an arch happens in one build directory, so that a
+	# patch only compiles what it changes; what the harness boots is
+	# copied out to OUT. (A copy of a whole build directory is no
+	# shortcut: objtool has its directory's path built in, and a rebuilt
+	# objtool makes every x86 object again.)
+	work=$B/out/$arch-work
 	log=$stamps/$key.log
 	# Progress lines go through; everything goes to the log.
-	if "$TOP/scripts/kernel.sh" "$arch" "$src" "$out" \
-		> >(tee "$log" | grep --line-buffered '^\[' >&2) 2>&1; then
+	if "$TOP/scripts/kernel.sh" "$arch" "$src" "$work" \
+		> >(tee "$log" | grep --line-buffered '^\[' >&2) 2>&1 &&
+	   copy_out "$work" "$out"; then
 		echo "$rev" > "$out/.memhp-rev"
 		touch "$stamps/$key.ok"
 		check_result "$name" pass "$(grep -o 'built .* in [0-9]*s' "$log" | tail -n1)"
