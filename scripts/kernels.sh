@@ -65,7 +65,7 @@ build() {
 	# copied out to OUT. (A copy of a whole build directory is no
 	# shortcut: objtool has its directory's path built in, and a rebuilt
 	# objtool makes every x86 object again.)
-	work=$B/out/$arch-work
+	work=$B/kbuild/$arch
 	log=$stamps/$key.log
 	# Progress lines go through; everything goes to the log.
 	if "$TOP/scripts/kernel.sh" "$arch" "$src" "$work" \
@@ -95,12 +95,8 @@ build_inputs() {
 # keep_unfixed ARCH: copy what the harness boots from the patched build
 # dir, which holds the unfixed commit right now, to ARCH-unfixed
 keep_unfixed() {
-	local from=$B/out/$1-patched to=$B/out/$1-unfixed f
-	mkdir -p "$to"
-	for f in boot-image System.map .config modules.builtin modules.builtin.modinfo; do
-		[ ! -f "$from/$f" ] || cp "$from/$f" "$to/$f"
-	done
-	echo "$unfixed $cfg" > "$to/.memhp-rev"
+	copy_out "$B/out/$1-patched" "$B/out/$1-unfixed" &&
+		echo "$unfixed $cfg" > "$B/out/$1-unfixed/.memhp-rev"
 }
 
 unfixed_ready() {

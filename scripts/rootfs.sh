@@ -267,8 +267,6 @@ done
 kdir=$ov/usr/lib/memhp/kernels
 for k in "$B/out/$arch"-*/; do
 	kind=$(basename "$k") img=$k/vmlinux
-	# kernels.sh builds in ARCH-work and copies each kernel out of it
-	[ "$kind" != "$arch-work" ] || continue
 	[ -f "$k/modules.builtin" ] && [ -f "$k/modules.builtin.modinfo" ] &&
 		[ -f "$k/boot-image" ] || continue
 	[ -f "$img" ] || img=$k/boot-image
