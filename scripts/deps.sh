@@ -11,7 +11,7 @@ PKGS="linux-source-6.12 build-essential bc bison flex libssl-dev libelf-dev
 	gcc-aarch64-linux-gnu gcc-riscv64-linux-gnu libc6-dev-arm64-cross
 	libc6-dev-riscv64-cross qemu-efi-aarch64 device-tree-compiler ccache
 	cpio xz-utils zstd git python3 perl mmdebstrap debian-archive-keyring
-	kmod rsync"
+	kmod rsync procps"
 
 sudo=
 [ "$(id -u)" = 0 ] || sudo=sudo

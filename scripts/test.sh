@@ -14,6 +14,30 @@ export MEMHP_CHECKS=$B/checks.jsonl
 : > "$MEMHP_CHECKS"
 
 [ -n "${MEMHP_SKIP_DEPS:-}" ] || "$TOP/scripts/deps.sh" || die "installing dependencies failed"
+# Downloads, unpacking and QEMU's configure hardly use the CPU; unpacking
+# and committing the kernel tree uses one core, and kernel builds leave a
+# core idle while they link: fetch the guest userlands and build our QEMU
+# (at low priority) meanwhile, from the start. Their output is shown after.
+bg=$B/background
+mkdir -p "$bg" && rm -f "$bg"/*
+bgpids=()
+# On an early exit (the series does not apply) they stop too.
+kill_tree() {
+	local c
+	for c in $(pgrep -P "$1"); do kill_tree "$c"; done
+	kill "$1" 2>/dev/null || true
+}
+trap 'for p in "${bgpids[@]}"; do kill_tree "$p"; done' EXIT
+(for a in $arches; do nice "$TOP/scripts/rootfs.sh" --base "$a" || exit 1; done) \
+	>"$bg/rootfs.log" 2>&1 &
+bgpids+=($!)
+case " $arches " in
+*" riscv64 "*)
+	(t0=$(date +%s); nice "$TOP/scripts/qemu.sh" >"$bg/qemu.out" &&
+		echo "$(( $(date +%s) - t0 ))" >"$bg/qemu.seconds") >"$bg/qemu.log" 2>&1 &
+	bgpids+=($!)
+	;;
+esac
 step "test: preparing the kernel tree"
 if "$TOP/scripts/tree.sh"; then
 	check_result "series applies to $SRCPKG" pass ""
@@ -28,25 +52,10 @@ else
 	cat "$B/harness-selftest.log" >&2
 	check_result "harness self-test" fail "see above"
 fi
-# Downloads, unpacking and QEMU's configure hardly use the CPU, and kernel
-# builds leave a core idle while they link: fetch the guest userlands and
-# build our QEMU (at low priority) meanwhile. Their output is shown after.
-bg=$B/background
-mkdir -p "$bg" && rm -f "$bg"/*
-bgpids=()
-(for a in $arches; do nice "$TOP/scripts/rootfs.sh" --base "$a" || exit 1; done) \
-	>"$bg/rootfs.log" 2>&1 &
-bgpids+=($!)
-case " $arches " in
-*" riscv64 "*)
-	(t0=$(date +%s); nice "$TOP/scripts/qemu.sh" >"$bg/qemu.out" &&
-		echo "$(( $(date +%s) - t0 ))" >"$bg/qemu.seconds") >"$bg/qemu.log" 2>&1 &
-	bgpids+=($!)
-	;;
-esac
 "$TOP/scripts/kernels.sh" $arches
 step "test: waiting for the guest userlands and our QEMU"
 wait "${bgpids[@]}"
+trap - EXIT
 cat "$bg/rootfs.log" "$bg/qemu.log" 2>/dev/null | grep -v '^$' >&2 || true
 worktree "$B/src/linux" "$(git -C "$LINUX" rev-parse series)"
 for a in $arches; do
