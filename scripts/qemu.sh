@@ -4,10 +4,11 @@
 # Builds qemu-system-riscv64 from Debian's own qemu source package (QEMU
 # 10.0, fetched with apt-get source: bookworm-backports, else trixie) with
 # Debian's patches and then ours (qemu/series) applied, configured for the
-# riscv64-softmmu target only, and installs it into
+# riscv64-softmmu target and the devices of qemu/riscv64-devices.mak only,
+# and installs it into
 #   ${MEMHP_BUILD:-~/.cache/memhp}/qemu/<Debian version>-<hash>/
 # where the hash covers qemu/series, the patches it names and the recipe
-# (configure options). A warm run (that build exists) only prints the path.
+# (configure options, device list). A warm run (that build exists) only prints the path.
 # Also installs Debian trixie's qemu-efi-riscv64 (UEFI for the ACPI boot).
 # The last line on stdout is the path of qemu-system-riscv64.
 #
@@ -23,7 +24,7 @@ set -euo pipefail
 QDIR=$TOP/qemu
 SUITES=${MEMHP_QEMU_SUITES:-bookworm-backports trixie}
 # Bump RECIPE when the build steps change in a way that changes the result.
-RECIPE=2
+RECIPE=3
 CONFIGURE_OPTS=(--target-list=riscv64-softmmu --disable-download
 	--disable-docs --disable-user --disable-tools --disable-guest-agent
 	--disable-install-blobs --disable-werror --disable-debug-info
@@ -32,7 +33,9 @@ CONFIGURE_OPTS=(--target-list=riscv64-softmmu --disable-download
 	--disable-libusb --disable-usb-redir --disable-capstone
 	--disable-pipewire --disable-pa --disable-alsa --disable-oss
 	--disable-jack --disable-sndio --disable-plugins --disable-rust
-	--enable-fdt=system)
+	--enable-fdt=system --without-default-devices --with-devices-riscv64=memhp)
+# What --with-devices-riscv64=memhp names: copied into the source tree
+DEVICES=$QDIR/riscv64-devices.mak
 BUILD_DEPS="dpkg-dev ninja-build python3 python3-venv pkgconf flex bison
 	libglib2.0-dev libfdt-dev libpixman-1-dev zlib1g-dev ccache git patch
 	opensbi"
@@ -88,6 +91,7 @@ fi
 key_hash() {
 	{
 		echo "recipe $RECIPE ${CONFIGURE_OPTS[*]}"
+		cat "$DEVICES"
 		cat "$QDIR/series"
 		patches | while read -r p; do cat "$QDIR/$p"; done
 	} | sha256sum | cut -c1-16
@@ -234,6 +238,8 @@ patches | while read -r p; do
 done
 
 # --- configure, build, install ----------------------------------------
+# Only the board and the devices we use: a sixth fewer objects to build.
+cp "$DEVICES" "$src/configs/devices/riscv64-softmmu/memhp.mak"
 build=$B/qemu-build
 rm -rf "$build" "$dest"
 mkdir -p "$build"
