@@ -66,26 +66,38 @@ def run(t):
            linear_map_lines(vm, start, size))
     vm.sh(f"echo '{start:#x} {size:#x}' > {CTL}/remove; "
           f"echo offline > {MEM}/auto_online_blocks")
-    before = {f: meminfo_kb(vm, f) for f in ("MemTotal", "PageTables")}
     # Page table dumps walk the tables that hot-remove frees: run them
     # all along (the kernel log check catches what goes wrong), with a
     # pause so that they do not take a host core from the other units.
-    vm.sh("(while :; do cat /sys/kernel/debug/kernel_page_tables "
-          ">/dev/null 2>&1; sleep 0.3; done) & echo $! > /tmp/ptdump.pid")
+    # They stop, and are waited for, before each PageTables reading: a
+    # dumping process's own page tables count there too.
+    def ptdump(on):
+        if on:
+            vm.sh("rm -f /tmp/ptdump.stop; (while [ ! -e /tmp/ptdump.stop ]; "
+                  "do cat /sys/kernel/debug/kernel_page_tables >/dev/null 2>&1; "
+                  "sleep 0.3; done) & echo $! > /tmp/ptdump.pid")
+        else:
+            vm.sh("touch /tmp/ptdump.stop; wait $(cat /tmp/ptdump.pid); true",
+                  timeout=120)
+
+    before = {f: meminfo_kb(vm, f) for f in ("MemTotal", "PageTables")}
+    ptdump(True)
     t.ktap("hotremove_test", vm.run(
         f"MEMORY_TEST_RANGE='{start:#x} {size:#x}' MEMORY_TEST_CYCLES={CYCLES} "
         "/selftests/memory-hotplug/hotremove_test", timeout=600))
+    ptdump(False)
     mid = {f: meminfo_kb(vm, f) for f in before}
+    ptdump(True)
     t.ktap("hotremove_test_again", vm.run(
         f"MEMORY_TEST_RANGE='{start:#x} {size:#x}' MEMORY_TEST_CYCLES={CYCLES} "
         "/selftests/memory-hotplug/hotremove_test -t add_remove_cycles",
         timeout=600))
-    vm.sh("kill $(cat /tmp/ptdump.pid); wait; true")
+    ptdump(False)
     after = {f: meminfo_kb(vm, f) for f in before}
     t.check("memtotal_restored", after["MemTotal"] == before["MemTotal"],
             f"{before} -> {after}")
-    # A table leaked per cycle grows PageTables in both runs; the ptdump
-    # reader and the shell move it once in a while.
+    # A table leaked per cycle grows PageTables in both runs; the shell
+    # moves it a little once in a while.
     grew = [mid["PageTables"] - before["PageTables"],
             after["PageTables"] - mid["PageTables"]]
     t.check("pagetables_not_leaked", min(grew) < 16,
