@@ -71,29 +71,20 @@ def run(t):
     # pause so that they do not take a host core from the other units.
     # They stop, and are waited for, before each PageTables reading: a
     # dumping process's own page tables count there too.
-    def ptdump(on):
-        if on:
-            vm.sh("rm -f /tmp/ptdump.stop; (while [ ! -e /tmp/ptdump.stop ]; "
-                  "do cat /sys/kernel/debug/kernel_page_tables >/dev/null 2>&1; "
-                  "sleep 0.3; done) & echo $! > /tmp/ptdump.pid")
-        else:
-            vm.sh("touch /tmp/ptdump.stop; wait $(cat /tmp/ptdump.pid); true",
-                  timeout=120)
-
-    before = {f: meminfo_kb(vm, f) for f in ("MemTotal", "PageTables")}
-    ptdump(True)
-    t.ktap("hotremove_test", vm.run(
-        f"MEMORY_TEST_RANGE='{start:#x} {size:#x}' MEMORY_TEST_CYCLES={CYCLES} "
-        "/selftests/memory-hotplug/hotremove_test", timeout=600))
-    ptdump(False)
-    mid = {f: meminfo_kb(vm, f) for f in before}
-    ptdump(True)
-    t.ktap("hotremove_test_again", vm.run(
-        f"MEMORY_TEST_RANGE='{start:#x} {size:#x}' MEMORY_TEST_CYCLES={CYCLES} "
-        "/selftests/memory-hotplug/hotremove_test -t add_remove_cycles",
-        timeout=600))
-    ptdump(False)
-    after = {f: meminfo_kb(vm, f) for f in before}
+    fields = ("MemTotal", "PageTables")
+    before = {f: meminfo_kb(vm, f) for f in fields}
+    readings = []
+    for name, args in (("hotremove_test", ""),
+                       ("hotremove_test_again", " -t add_remove_cycles")):
+        vm.sh("rm -f /tmp/ptdump.stop; (while [ ! -e /tmp/ptdump.stop ]; "
+              "do cat /sys/kernel/debug/kernel_page_tables >/dev/null 2>&1; "
+              "sleep 0.3; done) & echo $! > /tmp/ptdump.pid")
+        t.ktap(name, vm.run(
+            f"MEMORY_TEST_RANGE='{start:#x} {size:#x}' MEMORY_TEST_CYCLES={CYCLES} "
+            f"/selftests/memory-hotplug/hotremove_test{args}", timeout=600))
+        vm.sh("touch /tmp/ptdump.stop; wait $(cat /tmp/ptdump.pid); true")
+        readings.append({f: meminfo_kb(vm, f) for f in fields})
+    mid, after = readings
     t.check("memtotal_restored", after["MemTotal"] == before["MemTotal"],
             f"{before} -> {after}")
     # A table leaked per cycle grows PageTables in both runs; the shell

@@ -8,7 +8,8 @@
 # and installs it into
 #   ${MEMHP_BUILD:-~/.cache/memhp}/qemu/<Debian version>-<hash>/
 # where the hash covers qemu/series, the patches it names and the recipe
-# (configure options, device list). A warm run (that build exists) only prints the path.
+# (configure options, device list). A warm run (that build exists) only
+# prints the path.
 # Also installs Debian trixie's qemu-efi-riscv64 (UEFI for the ACPI boot).
 # The last line on stdout is the path of qemu-system-riscv64.
 #
