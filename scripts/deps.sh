@@ -15,6 +15,9 @@ PKGS="linux-source-6.12 build-essential bc bison flex libssl-dev libelf-dev
 
 sudo=
 [ "$(id -u)" = 0 ] || sudo=sudo
+ETC=${MEMHP_APT_ETC:-/etc/apt}
+sources_only=
+[ "${1:-}" = --sources-only ] && sources_only=1
 
 missing() {
 	local p
@@ -28,20 +31,21 @@ qemu_major() {
 	qemu-system-aarch64 --version 2>/dev/null | sed -n 's/.*version \([0-9]*\)\..*/\1/p'
 }
 
-if [ -z "$(missing)" ] && [ "$(qemu_major)" -ge 10 ] 2>/dev/null; then
+if [ -z "$sources_only" ] && [ -z "$(missing)" ] && [ "$(qemu_major)" -ge 10 ] 2>/dev/null; then
 	step "deps: all installed (QEMU $(qemu_major))"
 	exit 0
 fi
 
 # bookworm-backports from the same archive as the host's bookworm entries
-if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-	uri=$(grep -rhs -A3 -E '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/ |
+if ! grep -rqs 'bookworm-backports' $ETC/sources.list $ETC/sources.list.d/; then
+	uri=$(grep -rhs -A3 -E '^(URIs:|deb )' $ETC/sources.list $ETC/sources.list.d/ |
 		grep -oE 'https?://[^ ]+/debian/?' | grep -v security | head -n1)
 	[ -n "$uri" ] || die "cannot find the host's Debian archive in /etc/apt to add bookworm-backports"
 	step "deps: adding bookworm-backports ($uri)"
 	printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-		"$uri" | $sudo tee /etc/apt/sources.list.d/memhp-backports.sources >/dev/null
+		"$uri" | $sudo tee $ETC/sources.list.d/memhp-backports.sources >/dev/null
 fi
+[ -z "$sources_only" ] || exit 0
 step "deps: apt-get update"
 $sudo apt-get update -qq
 export DEBIAN_FRONTEND=noninteractive
