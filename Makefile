@@ -9,14 +9,16 @@ comma := ,
 arches = $(subst riscv ,riscv64 ,$(filter-out riscv64,$(ARCH)) )$(filter riscv64,$(ARCH))
 arch_list = $(subst $() $(),$(comma),$(strip $(arches)))
 
-.PHONY: help deps tree series checkpatch kernels kernel rootfs qemu demo test run list clean
+.PHONY: help deps fresh-check tree series checkpatch kernels kernel rootfs qemu demo test run list clean
 
 help:
 	@echo "make demo        install, build the patched arm64 kernel, boot it, hot-add and"
 	@echo "                 hot-remove a 1 GiB DIMM, print lsmem and timings"
 	@echo "make test        the whole suite: series checks, per-patch builds, all"
 	@echo "                 scenarios on arm64 riscv64 x86_64 x base/patched"
-	@echo "make deps        install what is needed (apt, bookworm-backports QEMU 10)"
+	@echo "make deps        install everything a run needs (apt; QEMU 10 from"
+	@echo "                 bookworm-backports; trixie firmware and QEMU source cached)"
+	@echo "make fresh-check the README's set-up in a new Debian 12 chroot  [GOAL=deps|demo|test]"
 	@echo "make tree        kernel work tree: Debian's source + series/ as commits"
 	@echo "make series      regenerate series/ from the work tree (git format-patch)"
 	@echo "make checkpatch  scripts/checkpatch.pl --strict on every patch"
@@ -30,6 +32,8 @@ help:
 
 deps:
 	scripts/deps.sh
+fresh-check:
+	scripts/fresh-check.sh $(or $(GOAL),deps)
 tree:
 	scripts/tree.sh
 series:

@@ -15,9 +15,6 @@ FIRMWARE = f"{OPENSBI}/fw_jump.bin"
 # UEFI boot: OpenSBI fw_dynamic hands over to EDK2 in pflash0 (Debian's
 # qemu-efi-riscv64), which starts the kernel (EFI stub) from fw_cfg.
 UEFI_SBI = f"{OPENSBI}/fw_dynamic.bin"
-UEFI_DIR = "/usr/share/qemu-efi-riscv64"
-UEFI_CODE = f"{UEFI_DIR}/RISCV_VIRT_CODE.fd"
-UEFI_VARS = f"{UEFI_DIR}/RISCV_VIRT_VARS.fd"
 
 
 def _our_qemu():
@@ -40,6 +37,22 @@ def _our_qemu():
 QEMU = _our_qemu()
 
 
+def _uefi_dir():
+    """Debian trixie's qemu-efi-riscv64 as our QEMU's build recorded it
+    (scripts/qemu.sh unpacks it into the cache), else an installed one."""
+    try:
+        with open(os.path.join(os.path.dirname(os.path.dirname(QEMU)),
+                               ".firmware")) as f:
+            return os.path.dirname(f.read().strip())
+    except OSError:
+        return "/usr/share/qemu-efi-riscv64"
+
+
+UEFI_DIR = _uefi_dir()
+UEFI_CODE = f"{UEFI_DIR}/RISCV_VIRT_CODE.fd"
+UEFI_VARS = f"{UEFI_DIR}/RISCV_VIRT_VARS.fd"
+
+
 def features():
     f = {"dt-pmem", "probe-hidden-ram"}
     devices = qemu_devices(QEMU)
@@ -56,8 +69,8 @@ def _uefi_args(workdir, name):
     variable store."""
     for path in (UEFI_CODE, UEFI_VARS, UEFI_SBI):
         if not os.path.exists(path):
-            raise FileNotFoundError(f"{path} is missing (scripts/qemu.sh "
-                                    "installs qemu-efi-riscv64)")
+            raise FileNotFoundError(f"{path} is missing (make deps fetches "
+                                    "qemu-efi-riscv64, make qemu records it)")
     vars_copy = os.path.join(workdir, f"{name}.efivars.fd")
     shutil.copyfile(UEFI_VARS, vars_copy)
     return ["-bios", UEFI_SBI,

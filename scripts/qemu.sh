@@ -2,7 +2,7 @@
 # qemu.sh [--force] [--worktree DIR] [--export DIR]: our QEMU for riscv64.
 #
 # Builds qemu-system-riscv64 from Debian's own qemu source package (QEMU
-# 10.0, fetched with apt-get source: bookworm-backports, else trixie) with
+# 10.0 from trixie, else bookworm-backports, through scripts/apt.py) with
 # Debian's patches and then ours (qemu/series) applied, configured for the
 # riscv64-softmmu target and the devices of qemu/riscv64-devices.mak only,
 # and installs it into
@@ -10,7 +10,8 @@
 # where the hash covers qemu/series, the patches it names and the recipe
 # (configure options, device list). A warm run (that build exists) only
 # prints the path.
-# Also installs Debian trixie's qemu-efi-riscv64 (UEFI for the ACPI boot).
+# Uses Debian trixie's qemu-efi-riscv64 (UEFI for the ACPI boot), unpacked
+# into apt.py's cache; its path is in the build's .firmware.
 # The last line on stdout is the path of qemu-system-riscv64.
 #
 #   --force          rebuild even when the cached build exists
@@ -23,7 +24,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 QDIR=$TOP/qemu
-SUITES=${MEMHP_QEMU_SUITES:-bookworm-backports trixie}
+SUITES=${MEMHP_QEMU_SUITES:-trixie bookworm-backports}
 # Bump RECIPE when the build steps change in a way that changes the result.
 RECIPE=3
 CONFIGURE_OPTS=(--target-list=riscv64-softmmu --disable-download
@@ -37,9 +38,6 @@ CONFIGURE_OPTS=(--target-list=riscv64-softmmu --disable-download
 	--enable-fdt=system --without-default-devices --with-devices-riscv64=memhp)
 # What --with-devices-riscv64=memhp names: copied into the source tree
 DEVICES=$QDIR/riscv64-devices.mak
-BUILD_DEPS="dpkg-dev ninja-build python3 python3-venv pkgconf flex bison
-	libglib2.0-dev libfdt-dev libpixman-1-dev zlib1g-dev ccache git patch
-	opensbi"
 FIRMWARE_PKG=qemu-efi-riscv64
 FIRMWARE_SUITE=trixie
 
@@ -63,8 +61,6 @@ while [ $# -gt 0 ]; do
 done
 [ -f "$QDIR/series" ] || die "$QDIR/series is missing"
 
-sudo=
-[ "$(id -u)" = 0 ] || sudo=sudo
 
 # The patches named by qemu/series, in order (checked to exist).
 patches() {
@@ -98,121 +94,61 @@ key_hash() {
 	} | sha256sum | cut -c1-16
 }
 
-# Source version of qemu in SUITE per the local apt lists (empty if none).
-src_version() {
-	(cd /tmp && apt-get source --print-uris "qemu/$1" 2>/dev/null || true) |
-		sed -n "s/^Selected version '\([^']*\)'.*/\1/p" | head -n1
-}
-
 hash=$(key_hash)
 cache=$B/qemu
 mkdir -p "$cache"
 
-# Warm path: a complete build of this hash for a qemu source version that
-# apt still offers (one quick look-up in the local lists).
-if [ -z "$force" ] && [ -z "$worktree" ]; then
-	for v in $( (apt-cache showsrc qemu 2>/dev/null || true) | sed -n 's/^Version: //p'); do
-		d=$cache/${v#*:}-$hash
-		if [ -f "$d/.complete" ] && [ -x "$d/bin/qemu-system-riscv64" ] &&
-		   [ -f "$(cat "$d/.firmware" 2>/dev/null)" ]; then
-			echo "$d/bin/qemu-system-riscv64"
-			exit 0
-		fi
-	done
+APT="python3 $TOP/scripts/apt.py"
+# The source package and the firmware come from apt.py's cache (make deps
+# fetches them; apt.py downloads what is missing), nothing is installed.
+firmware_dir=$($APT fetch "$FIRMWARE_PKG" "$FIRMWARE_SUITE") || exit 1
+firmware=$firmware_dir/usr/share/qemu-efi-riscv64/RISCV_VIRT_CODE.fd
+[ -f "$firmware" ] || die "$FIRMWARE_PKG has no RISCV_VIRT_CODE.fd (in $firmware_dir)"
+# shellcheck disable=SC2086
+dsc=$($APT source qemu $SUITES) || exit 1
+version=$(sed -n 's/^Version: //p' "$dsc" | head -n1)
+suite_used=$(basename "$(dirname "$dsc")")
+[ -n "$version" ] || die "$dsc has no Version"
+
+# Warm path: a complete build of this hash for this source version.
+d=$cache/${version#*:}-$hash
+if [ -z "$force" ] && [ -z "$worktree" ] && [ -f "$d/.complete" ] &&
+   [ -x "$d/bin/qemu-system-riscv64" ] && [ "$(cat "$d/.firmware" 2>/dev/null)" = "$firmware" ]; then
+	echo "$d/bin/qemu-system-riscv64"
+	exit 0
 fi
 
 exec 9>"$cache/.lock"
 flock 9
 
-# --- apt: deb-src lines, build dependencies, the UEFI firmware -----------
-host_archive() {
-	grep -rhs -A3 -E '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/ |
-		grep -oE 'https?://[^ ]+/debian/?' | grep -v security | head -n1
-}
-apt_lists() {
-	local uri f=/etc/apt/sources.list.d/memhp-qemu.sources
-	local pin=/etc/apt/preferences.d/memhp-trixie
-	[ -f "$f" ] && [ -f "$pin" ] && return 1
-	uri=$(host_archive)
-	[ -n "$uri" ] || die "cannot find the host's Debian archive in /etc/apt"
-	step "qemu: adding apt sources for the qemu source package and $FIRMWARE_PKG ($uri)"
-	# bookworm-backports: binaries (meson >= 1.5; deps.sh may have added
-	# them already) and sources; trixie: sources and the firmware, pinned
-	# so that nothing else comes from it.
-	types="deb deb-src"
-	grep -rlsE '^(Suites:.*|deb .*)bookworm-backports' /etc/apt/sources.list \
-		/etc/apt/sources.list.d/ | grep -qv "$f" && types=deb-src
-	printf '%s\n' "Types: $types" "URIs: $uri" "Suites: bookworm-backports" \
-		"Components: main" "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" "" \
-		"Types: deb deb-src" "URIs: $uri" "Suites: trixie" "Components: main" \
-		"Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" |
-		$sudo tee "$f" >/dev/null
-	printf '%s\n' "Package: *" "Pin: release n=trixie" "Pin-Priority: 1" |
-		$sudo tee "$pin" >/dev/null
-	return 0
-}
-installed() {
-	dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -q '^install ok installed$'
-}
+for t in ninja dpkg-source patch; do
+	command -v "$t" >/dev/null || die "$t is missing: run make deps"
+done
 meson_ok() {
 	local v
 	v=$(meson --version 2>/dev/null) || return 1
 	dpkg --compare-versions "$v" ge 1.5.0
 }
+meson_ok || die "meson >= 1.5 is needed (bookworm-backports): run make deps"
+[ -f "$(dpkg -L opensbi 2>/dev/null | grep '/generic/fw_dynamic.bin$' | head -n1)" ] ||
+	die "opensbi is missing: run make deps"
 
-updated=
-if apt_lists || [ -z "$(src_version trixie)" ]; then
-	step "qemu: apt-get update"
-	$sudo apt-get update -qq
-	updated=1
-fi
-export DEBIAN_FRONTEND=noninteractive
-missing=
-for p in $BUILD_DEPS; do installed "$p" || missing="$missing $p"; done
-if [ -n "$missing" ] || ! meson_ok || ! installed "$FIRMWARE_PKG"; then
-	[ -n "$updated" ] || { step "qemu: apt-get update"; $sudo apt-get update -qq; }
-	step "qemu: installing build dependencies:${missing:- (none missing)}"
-	# shellcheck disable=SC2086
-	[ -z "$missing" ] || $sudo apt-get install -y -qq $missing >/dev/null
-	if ! meson_ok; then
-		step "qemu: installing meson from bookworm-backports (QEMU 10 needs >= 1.5)"
-		$sudo apt-get install -y -qq -t bookworm-backports meson >/dev/null
-	fi
-	if ! installed "$FIRMWARE_PKG"; then
-		step "qemu: installing $FIRMWARE_PKG from $FIRMWARE_SUITE"
-		$sudo apt-get install -y -qq "$FIRMWARE_PKG/$FIRMWARE_SUITE" >/dev/null
-	fi
-fi
-meson_ok || die "meson >= 1.5 is needed (bookworm-backports)"
-firmware=$(dpkg -L "$FIRMWARE_PKG" | grep '/RISCV_VIRT_CODE.fd$' | head -n1)
-[ -f "$firmware" ] || die "$FIRMWARE_PKG has no RISCV_VIRT_CODE.fd"
-
-# --- source: apt-get source, Debian's patches applied by dpkg-source ---
+# --- source: Debian's patches applied by dpkg-source ---------------------
 work=$B/qemu-src
 rm -rf "$work"
 mkdir -p "$work"
-version= suite_used=
-for suite in $SUITES; do
-	v=$(src_version "$suite")
-	[ -n "$v" ] || { step "qemu: no qemu source in $suite"; continue; }
-	step "qemu: apt-get source qemu/$suite ($v)"
-	if (cd "$work" && apt-get source -qq "qemu/$suite" >"$work/apt-source.log" 2>&1); then
-		version=$v suite_used=$suite
-		break
-	fi
-	step "qemu: apt-get source qemu/$suite failed: $(grep -m1 -E '^(E|Err):' "$work/apt-source.log" || tail -n1 "$work/apt-source.log")"
-	find "$work" -mindepth 1 -maxdepth 1 ! -name apt-source.log -exec rm -rf {} +
-done
-[ -n "$version" ] || die "could not fetch the qemu source package from any of: $SUITES"
-src=$(find "$work" -mindepth 1 -maxdepth 1 -type d -name 'qemu-*' | head -n1)
-[ -d "$src" ] || die "apt-get source left no qemu-* directory in $work"
+step "qemu: unpacking qemu $version ($suite_used) from $dsc"
+if [ -z "$worktree" ]; then
+	dpkg-source -q -x "$dsc" "$work/qemu-${version#*:}" >"$work/dpkg-source.log" 2>&1 ||
+		{ cat "$work/dpkg-source.log" >&2; die "dpkg-source -x $dsc failed"; }
+fi
+src=$work/qemu-${version#*:}
 upver=${version#*:}
 
 if [ -n "$worktree" ]; then
 	# A git work tree: pristine source, Debian's patches, ours as commits.
 	[ ! -e "$worktree" ] || die "$worktree exists; remove it first"
 	mkdir -p "$(dirname "$worktree")"
-	dsc=$(ls "$work"/qemu_*.dsc)
 	dpkg-source -q --skip-patches -x "$dsc" "$worktree" >/dev/null
 	g() { git_fixed -C "$worktree" "$@"; }
 	g init -q -b memhp

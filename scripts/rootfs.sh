@@ -43,41 +43,9 @@ debarch() {
 	case $1 in arm64) echo arm64 ;; riscv64) echo riscv64 ;; x86_64) echo amd64 ;; esac
 }
 
-# The Debian archive the host uses: the first URI of a bookworm* suite in
-# the host's apt sources (one-line and deb822 formats), security excluded.
-host_mirror() {
-	python3 - /etc/apt/sources.list /etc/apt/sources.list.d/* <<'EOF'
-import re, sys
-
-def entries(path):
-    text = open(path, errors="replace").read()
-    if path.endswith(".list"):
-        for line in text.splitlines():
-            m = re.match(r"\s*deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+(\S+)", line)
-            if m:
-                yield m.group(1), [m.group(2)]
-    elif path.endswith(".sources"):
-        for para in re.split(r"\n\s*\n", text):
-            f = {}
-            for line in para.splitlines():
-                m = re.match(r"([A-Za-z-]+):\s*(.*)", line)
-                if m and not line.startswith("#"):
-                    f[m.group(1).lower()] = m.group(2).split()
-            if "deb" in f.get("types", []) and f.get("enabled", ["yes"]) != ["no"]:
-                for uri in f.get("uris", []):
-                    yield uri, f.get("suites", [])
-
-for path in sys.argv[1:]:
-    try:
-        for uri, suites in entries(path):
-            if any(re.fullmatch(r"bookworm(-updates|-backports)?", s) for s in suites):
-                print(uri.rstrip("/"))
-                sys.exit(0)
-    except OSError:
-        pass
-sys.exit(1)
-EOF
-}
+# The Debian archive the host uses (scripts/apt.py: the host's first
+# bookworm entry, or MEMHP_DEBIAN_MIRROR).
+host_mirror() { python3 "$TOP/scripts/apt.py" archive; }
 
 # Every shared library reachable through DT_NEEDED from the executables
 # (and from the libraries kept on purpose) stays, the others go: this drops
@@ -176,7 +144,7 @@ EOF
 
 build_base() {
 	local dir=$1 mirror keyring=/usr/share/keyrings/debian-archive-keyring.gpg d a
-	mirror=$(host_mirror) || die "no bookworm Debian archive found in the host's apt sources"
+	mirror=$(host_mirror) || exit 1
 	[ -f "$keyring" ] || die "$keyring missing (install debian-archive-keyring)"
 	# trixie's Release is signed by the trixie keys and also by the bookworm
 	# archive key; apt needs one good signature by a key of $keyring.

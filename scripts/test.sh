@@ -13,7 +13,16 @@ mkdir -p "$B"
 export MEMHP_CHECKS=$B/checks.jsonl
 : > "$MEMHP_CHECKS"
 
-[ -n "${MEMHP_SKIP_DEPS:-}" ] || "$TOP/scripts/deps.sh" || die "installing dependencies failed"
+# The apt set-up against fixture apt directories: before deps.sh, which
+# runs the same code on the host's own.
+if python3 "$TOP/scripts/test_apt.py" >"$B/test-apt.log" 2>&1; then
+	check_result "apt set-up (fixture apt directories)" pass "$(tail -n1 "$B/test-apt.log")"
+else
+	cat "$B/test-apt.log" >&2
+	check_result "apt set-up (fixture apt directories)" fail "$(tail -n1 "$B/test-apt.log")"
+fi
+[ -n "${MEMHP_SKIP_DEPS:-}" ] || "$TOP/scripts/deps.sh" ||
+	die "make deps failed (its error is above); fix it and re-run: make deps"
 # Downloads, unpacking and QEMU's configure hardly use the CPU; unpacking
 # and committing the kernel tree uses one core, and kernel builds leave a
 # core idle while they link: fetch the guest userlands and build our QEMU

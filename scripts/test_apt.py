@@ -83,6 +83,40 @@ Signed-By: {KEY}
 """,
 }
 
+# What earlier deps.sh and qemu.sh left: backports twice over, trixie
+# pinned on the host. One entry of ours must remain, and no pin.
+LEGACY = {
+    **DEB822,
+    "sources.list.d/memhp-backports.sources": CONFIGURED[
+        "sources.list.d/backports.sources"],
+    "sources.list.d/memhp-qemu.sources": f"""\
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: {KEY}
+
+Types: deb deb-src
+URIs: http://deb.debian.org/debian
+Suites: trixie
+Components: main
+Signed-By: {KEY}
+""",
+    "preferences.d/memhp-trixie": "Package: *\nPin: release n=trixie\nPin-Priority: 1\n",
+}
+
+# deb822 as people write it: folded fields, comments, odd case, https.
+FOLDED = {"sources.list.d/mirror.sources": f"""\
+# local mirror
+types: deb deb-src
+uris:
+ https://mirror.example.org/debian/
+suites: bookworm
+  bookworm-updates
+components: main
+signed-by: {KEY}
+"""}
+
 
 def files(etc):
     """The files apt reads as sources, as {relative path: text}."""
@@ -172,6 +206,12 @@ class SourcesOnly(unittest.TestCase):
 
     def test_disabled_entry_is_not_configured(self):
         self.check(DISABLED, "http://deb.debian.org/debian", True)
+
+    def test_legacy_files_replaced(self):
+        self.check(LEGACY, "http://deb.debian.org/debian", True)
+
+    def test_folded_deb822_https(self):
+        self.check(FOLDED, "https://mirror.example.org/debian", True)
 
     def test_no_debian_archive_says_so(self):
         etc, env, r = self.run_deps({
