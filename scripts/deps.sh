@@ -82,12 +82,15 @@ if ! host_ok; then
 		step "deps: added bookworm-backports ($($APT archive)) to the apt sources"
 	step "deps: apt-get update"
 	$APT update
-	step "deps: installing QEMU, OpenSBI and meson from bookworm-backports"
-	# shellcheck disable=SC2086
-	$APT install -t bookworm-backports $BACKPORTS
+	# bookworm's packages first: -t bookworm-backports prefers backports
+	# for every package it installs, so libelf1 would come from there and
+	# bookworm's libelf-dev (= its own libelf1) could not be installed.
 	step "deps: installing toolchains, $SRCPKG, firmware and build tools"
 	# shellcheck disable=SC2086
 	$APT install $PKGS
+	step "deps: installing QEMU, OpenSBI and meson from bookworm-backports"
+	# shellcheck disable=SC2086
+	$APT install -t bookworm-backports $BACKPORTS
 	[ -z "$(missing)" ] || die "still missing after apt-get install: $(missing | tr '\n' ' ')"
 	[ "$(qemu_major)" -ge 10 ] 2>/dev/null ||
 		die "QEMU $(qemu_major) is installed; 10 or later is needed (bookworm-backports)"
