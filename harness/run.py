@@ -17,6 +17,7 @@ import traceback
 
 from machines import common as mcommon
 from . import ktap
+from .verdict import Xfail, verdict
 from .vm import VM, GuestError
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -80,19 +81,25 @@ class Context:
         return ok
 
     def ktap(self, prefix, rc_out):
-        """Records the KTAP results of a guest program's (rc, output)."""
+        """Records the KTAP results of a guest program's (rc, output),
+        nested subtests as prefix.parent.child; exit 4 (KSFT_SKIP) with
+        nothing run is a skip."""
         rc, out = rc_out
-        plan, res = ktap.parse(out)
+        parsed = ktap.parse_tree(out)
+        res = ktap.flatten(parsed.results, prefix + ".")
         for r in res:
-            r["name"] = f"{prefix}.{r['name']}"
-            self.results.append(r)
-        if not res:
+            self.results.append({k: r[k] for k in ("name", "status", "detail")})
+        if parsed.skip_all is not None or (rc == 4 and not res):
+            self.results.append({"name": prefix, "status": "skip",
+                                 "detail": parsed.skip_all or "exit 4 (KSFT_SKIP)"})
+        elif not res:
             self.check(prefix, False, f"no KTAP results (rc {rc}): "
                        f"{out.strip()[-300:]}")
-        elif plan is not None and plan != len(res):
+        elif parsed.plan is not None and parsed.plan != len(parsed.results):
             self.check(f"{prefix}.plan", False,
-                       f"planned {plan} tests, saw {len(res)}")
-        elif rc and not any(r["status"] == "fail" for r in res):
+                       f"planned {parsed.plan} tests, saw {len(parsed.results)}")
+        elif rc not in (0, 4) and not any(r["status"] in ("fail", "xpass")
+                                          for r in res):
             self.check(f"{prefix}.exit", False, f"exit status {rc}")
         return res
 
@@ -116,6 +123,11 @@ def load_scenarios():
         if info.name.startswith("_"):
             continue
         mod = importlib.import_module(f"scenarios.{info.name}")
+        for key, x in mod.XFAIL.items():
+            if not isinstance(x, Xfail):
+                raise TypeError(f"scenarios/{info.name}.py: XFAIL{key} must be "
+                                "an Xfail naming the checks or the kernel log "
+                                "pattern that must fail")
         found[mod.NAME] = mod
     return dict(sorted(found.items(), key=lambda kv: kv[1].ORDER))
 
@@ -146,7 +158,13 @@ def run_unit(mod, arch, kernel, rundir):
             e = GuestError(f"scenario timeout ({timeout}s): {e}")
         t.check("guest", False, e)
     except Exception as e:
-        t.check("harness", False, f"{type(e).__name__}: {e}")
+        dead = [vm.name for vm in t.vms if vm.proc and not vm.alive()]
+        if dead:
+            # the guest died under the scenario (QMP or the console gone)
+            t.check("guest", False, f"QEMU exited ({', '.join(dead)}) during "
+                    f"the scenario: {type(e).__name__}: {e}")
+        else:
+            t.check("harness", False, f"{type(e).__name__}: {e}")
         with open(os.path.join(outdir, "traceback.txt"), "w") as f:
             traceback.print_exc(file=f)
     finally:
@@ -156,22 +174,14 @@ def run_unit(mod, arch, kernel, rundir):
     unit["subtests"] = t.results
     unit["notes"] = t.notes
     if "status" not in unit:
-        failed = [r for r in t.results if r["status"] in ("fail", "xpass")]
-        unit["status"] = "fail" if failed else "pass"
-        if failed:
-            unit["reason"] = "; ".join(
-                f"{r['name']}: {r['detail']}".strip(": ") for r in failed[:3])
+        log = "".join(vm.buf for vm in t.vms)
+        unit["status"], unit["reason"] = verdict(
+            t.results, xfail, (arch, kernel) in getattr(mod, "RACY", ()), log)
         if xfail:
-            if failed:
-                unit["status"], unit["reason"] = "xfail", \
-                    f"expected: {xfail} (saw: {unit['reason']})"
-            elif (arch, kernel) in getattr(mod, "RACY", ()):
-                # A race the unit provokes but cannot force: passing
-                # only means it was not hit this time.
-                unit["reason"] = f"race not hit this run ({xfail})"
-            else:
-                unit["status"], unit["reason"] = "xpass", \
-                    f"expected to fail ({xfail}) but passed: update XFAIL"
+            unit["expected"] = {"why": xfail.why, "checks": list(xfail.checks),
+                                "log": xfail.log}
+        if not unit["reason"]:
+            del unit["reason"]
     with open(os.path.join(outdir, "result.json"), "w") as f:
         json.dump(unit, f, indent=1)
     return unit

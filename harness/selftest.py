@@ -1,7 +1,31 @@
-"""Unit tests of the harness's own parsing (python3 -m harness.selftest)."""
+"""Unit tests of the harness itself (python3 -m harness.selftest): the
+console filter, the KTAP parser (on real output of kselftest.h and
+kselftest_harness.h programs and on the kernel's own KTAP test files) and
+the verdict of a unit against its expected failure."""
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
 import unittest
 
+from harness import ktap
+from harness.verdict import Xfail, verdict
 from harness.vm import KMSG_RE, PROBLEM_RE
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA = os.path.join(HERE, "testdata")
+BUILD = os.environ.get("MEMHP_BUILD", os.path.expanduser("~/.cache/memhp"))
+TREE = os.environ.get("MEMHP_LINUX", os.path.join(BUILD, "linux"))
+
+
+def data(name):
+    with open(os.path.join(DATA, name)) as f:
+        return f.read()
+
+
+def statuses(results):
+    return [(r["name"], r["status"]) for r in ktap.flatten(results)]
 
 
 class KernelMessages(unittest.TestCase):
@@ -23,6 +47,229 @@ class KernelMessages(unittest.TestCase):
     def test_problems_still_match_records(self):
         self.assertTrue(PROBLEM_RE.search(
             "[    7.530474] Oops [#1]\n"))
+
+
+
+# Real output of harness/testdata/*.c, built against 6.12's selftest headers.
+SAMPLE = [("global.passes", "pass"), ("global.fails", "fail"),
+          ("global.skips", "skip"), ("block.small.is_small", "xpass"),
+          ("block.large.is_small", "xfail")]
+KSFT = [("passes", "pass"), ("fails", "fail"), ("test3", "xfail"),
+        ("xpasses", "xpass"), ("test5", "skip"), ("test6", "fail")]
+
+
+class Ktap(unittest.TestCase):
+    def test_kselftest_harness_output(self):
+        p = ktap.parse_tree(data("ktap_sample.out"))
+        self.assertEqual(p.plan, 5)
+        self.assertEqual(statuses(p.results), SAMPLE)
+        self.assertEqual(p.results[2]["detail"], "the feature is absent")
+
+    def test_kselftest_h_output(self):
+        p = ktap.parse_tree(data("ktap_ksft.out"))
+        self.assertEqual(p.plan, 6)
+        self.assertEqual(statuses(p.results), KSFT)
+        self.assertEqual(p.results[2]["detail"], "xfails")
+        self.assertEqual(p.results[5]["detail"], "error errors")
+
+    def test_skip_everything_plan(self):
+        p = ktap.parse_tree(data("ktap_ksft_absent.out"))
+        self.assertEqual((p.plan, p.results), (0, []))
+        self.assertEqual(p.skip_all, "no memory hotplug in this kernel")
+
+    def test_nested_under_run_kselftest(self):
+        # run_kselftest.sh prefixes a program's output with "# "
+        inner = "".join("# " + ln + "\n" for ln in
+                        data("ktap_sample.out").splitlines())
+        text = ("TAP version 13\n1..2\n# selftests: memory-hotplug: sample\n"
+                + inner + "not ok 1 selftests: memory-hotplug: sample # exit=1\n"
+                "# selftests: memory-hotplug: absent\n"
+                + "".join("# " + ln + "\n" for ln in
+                          data("ktap_ksft_absent.out").splitlines())
+                + "ok 2 selftests: memory-hotplug: absent # SKIP\n")
+        p = ktap.parse_tree(text)
+        self.assertEqual(p.plan, 2)
+        top = p.results
+        self.assertEqual([(r["name"], r["status"]) for r in top],
+                         [("selftests: memory-hotplug: sample", "fail"),
+                          ("selftests: memory-hotplug: absent", "skip")])
+        self.assertEqual(top[0]["plan"], 5)
+        self.assertEqual([(r["name"], r["status"]) for r in top[0]["subtests"]],
+                         SAMPLE)
+        self.assertEqual(top[1]["subtests"], [])
+
+    def test_ktap_v1_indented_subtests(self):
+        text = ("KTAP version 1\n1..2\n    KTAP version 1\n    # Subtest: s\n"
+                "    1..2\n    ok 1 a\n    not ok 2 b # TODO not done\n"
+                "ok 1 s\n    KTAP version 1\n    1..1\n"
+                "    not ok 1 c\nnot ok 2 t\n")
+        p = ktap.parse_tree(text)
+        self.assertEqual(statuses(p.results),
+                         [("s", "pass"), ("s.a", "pass"), ("s.b", "xfail"),
+                          ("t", "fail"), ("t.c", "fail")])
+
+    def test_old_parser_bugs(self):
+        # ok + XFAIL is an expected failure, XPASS is not dropped
+        _, res = ktap.parse("1..2\nok 1 x # XFAIL known\nok 2 y # XPASS\n")
+        self.assertEqual([r["status"] for r in res], ["xfail", "xpass"])
+
+    def test_rebuilt_samples_parse_the_same(self):
+        """Rebuild the samples against the work tree's headers: the
+        parse must not change (kselftest's format moved, or ours did)."""
+        heads = os.path.join(TREE, "tools/testing/selftests")
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if not (cc and os.path.exists(os.path.join(heads, "kselftest_harness.h"))):
+            self.skipTest(f"no kernel tree at {TREE} or no C compiler")
+        with tempfile.TemporaryDirectory() as d:
+            for src, args, want in (("ktap_sample.c", [], SAMPLE),
+                                    ("ktap_ksft.c", [], KSFT)):
+                exe = os.path.join(d, src[:-2])
+                subprocess.run([cc, "-O1", "-D_GNU_SOURCE", f"-I{heads}", "-o",
+                                exe, os.path.join(DATA, src)], check=True,
+                               capture_output=True)
+                r = subprocess.run([exe] + args, capture_output=True, text=True)
+                self.assertEqual(statuses(ktap.parse_tree(r.stdout).results), want)
+            r = subprocess.run([os.path.join(d, "ktap_ksft"), "absent"],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 4)
+            self.assertIsNotNone(ktap.parse_tree(r.stdout).skip_all)
+
+    def test_kernel_ktap_test_files(self):
+        """The KTAP files of tools/testing/kunit/test_data, as kunit.py's
+        own tests read them."""
+        d = os.path.join(TREE, "tools/testing/kunit/test_data")
+        if not os.path.isdir(d):
+            self.skipTest(f"no kernel tree at {TREE}")
+
+        def parse(name):
+            with open(os.path.join(d, name), errors="replace") as f:
+                return ktap.parse_tree(f.read())
+
+        def count(p, status):
+            return sum(r["status"] == status for r in ktap.flatten(p.results))
+        p = parse("test_is_test_passed-all_passed.log")
+        self.assertEqual((p.plan, count(p, "fail")), (2, 0))
+        self.assertGreater(count(p, "pass"), 2)
+        p = parse("test_is_test_passed-failure.log")
+        self.assertEqual([r["status"] for r in p.results], ["pass", "fail"])
+        self.assertEqual(p.results[1]["subtests"][0]["status"], "fail")
+        p = parse("test_skip_tests.log")
+        self.assertEqual(count(p, "skip"), 1)
+        p = parse("test_skip_all_tests.log")
+        self.assertEqual(count(p, "pass"), 0)
+        self.assertGreater(count(p, "skip"), 3)
+        p = parse("test_is_test_passed-kselftest.log")
+        self.assertEqual([len(r["subtests"]) for r in p.results], [2, 2])
+        p = parse("test_kernel_panic_interrupt.log")
+        self.assertNotEqual(p.plan, len(p.results))   # cut off by the panic
+        for name in ("test_multiple_prefixes.log", "test_pound_sign.log",
+                     "test_config_printk_time.log"):
+            p = parse(name)
+            self.assertEqual(len(p.results), 3, name)
+            self.assertTrue(all(r["subtests"] for r in p.results), name)
+        p = parse("test_is_test_passed-no_tests_run_with_header.log")
+        self.assertEqual((p.plan, p.results), (0, []))
+        for path in glob.glob(os.path.join(d, "*.log")):
+            parse(os.path.basename(path))    # none of them breaks it
+
+
+def R(name, status="pass", detail=""):
+    return {"name": name, "status": status, "detail": detail}
+
+
+OOPS_LOG = ("[    4.8] Unable to handle kernel paging request at virtual address "
+            "ff1c000000a3a000\n[    4.8] Oops [#1]\n"
+            "[    4.8] epc : free_vmemmap_storage+0x5a/0x8c\n")
+
+
+class Verdict(unittest.TestCase):
+    X_CHECK = Xfail("no probe interface", checks="probe_interface")
+    X_LOG = Xfail("vmemmap Oops", log=r"epc : free_vmemmap_storage\+")
+
+    def test_no_expectation(self):
+        self.assertEqual(verdict([R("a"), R("b")])[0], "pass")
+        self.assertEqual(verdict([R("a"), R("b", "fail", "x")]), ("fail", "b: x"))
+        self.assertEqual(verdict([R("a", "xpass")])[0], "fail")
+
+    def test_right_failure(self):
+        st, why = verdict([R("probe_interface", "fail", "no probe")], self.X_CHECK)
+        self.assertEqual(st, "xfail")
+        self.assertIn("no probe interface", why)
+
+    def test_wrong_failure(self):
+        st, why = verdict([R("probe_interface"), R("online", "fail", "EBUSY")],
+                          self.X_CHECK)
+        self.assertEqual(st, "fail")
+        self.assertIn("probe_interface passed", why)
+        self.assertIn("unexpected: online: EBUSY", why)
+
+    def test_right_and_another_failure(self):
+        st, why = verdict([R("probe_interface", "fail"), R("x", "fail", "y")],
+                          self.X_CHECK)
+        self.assertEqual(st, "fail")
+        self.assertIn("unexpected: x: y", why)
+
+    def test_named_check_did_not_run(self):
+        # riscv64 base max-pfn before: the guest died before the check
+        st, why = verdict([R("guest", "fail", "QEMU exited (0)"),
+                           R("vm0.kernel_log_clean", "fail", "Oops [#1]")],
+                          Xfail("max_pfn", checks="kpageflags_covers_high_after_low"),
+                          log=OOPS_LOG)
+        self.assertEqual(st, "fail")
+        self.assertIn("did not run", why)
+
+    def test_log_pattern_seen(self):
+        res = [R("guest", "fail", "QEMU exited (0)"),
+               R("vm0.kernel_log_clean", "fail", "Oops [#1]")]
+        self.assertEqual(verdict(res, self.X_LOG, log=OOPS_LOG)[0], "xfail")
+
+    def test_other_oops(self):
+        log = OOPS_LOG.replace("free_vmemmap_storage", "kmem_cache_alloc")
+        st, why = verdict([R("vm0.kernel_log_clean", "fail", "Oops")],
+                          self.X_LOG, log=log)
+        self.assertEqual(st, "fail")
+        self.assertIn("kernel log has no", why)
+
+    def test_timeout(self):
+        res = [R("guest", "fail", "scenario timeout (600s): timeout waiting")]
+        st, why = verdict(res, self.X_CHECK)
+        self.assertEqual(st, "fail")
+        self.assertIn("unexpected: guest: scenario timeout", why)
+        # and a log expectation that is not in the log
+        self.assertEqual(verdict(res, self.X_LOG, log="")[0], "fail")
+
+    def test_harness_exception(self):
+        res = [R("harness", "fail", "KeyError: 'x'"),
+               R("vm0.kernel_log_clean", "fail", "Oops")]
+        st, why = verdict(res, self.X_LOG, log=OOPS_LOG)
+        self.assertEqual(st, "fail")
+        self.assertIn("unexpected: harness: KeyError", why)
+
+    def test_xpass(self):
+        st, why = verdict([R("probe_interface")], self.X_CHECK)
+        self.assertEqual(st, "xpass")
+        self.assertIn("update XFAIL", why)
+
+    def test_racy_pass(self):
+        st, why = verdict([R("a")], self.X_LOG, racy=True)
+        self.assertEqual(st, "pass")
+        self.assertIn("race not hit", why)
+        # a racy unit that fails otherwise is still a failure
+        self.assertEqual(verdict([R("a", "fail")], self.X_LOG, racy=True,
+                                 log="")[0], "fail")
+
+    def test_expectation_must_name_something(self):
+        with self.assertRaises(ValueError):
+            Xfail("a bug")
+
+    def test_every_scenario_expectation_is_precise(self):
+        from harness.run import load_scenarios
+        n = 0
+        for mod in load_scenarios().values():
+            for key, x in mod.XFAIL.items():
+                self.assertIsInstance(x, Xfail, f"{mod.NAME} {key}")
+                n += 1
+        self.assertGreater(n, 10)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,17 @@ NAME = "max-pfn"
 ORDER = 40
 ARCHES = ["arm64", "riscv64", "x86_64"]
 ARCH_SKIP = {}
+from ._guest import pmem_regions, xfail_riscv_vmemmap
+
+# 6.12 riscv arch_add_memory() also sets max_pfn to the end of the range just
+# added, even below the current max_pfn (kpageflags_covers_high_after_low),
+# but base never gets there: turning the raw namespace into devdax Oopses
+# first, on the shared vmemmap leaves.
 XFAIL = {
-    ("riscv64", "base"): "6.12 riscv arch_add_memory() sets max_pfn to the "
-    "end of the range just added, even below the current max_pfn",
+    ("riscv64", "base"): xfail_riscv_vmemmap(
+        "Oops in free_vmemmap_storage when the raw namespace goes for devdax, "
+        "before the max_pfn bug can show"),
 }
-from ._guest import pmem_regions
 
 M = 1 << 20
 # Two pmem regions, each turned into System RAM with dax kmem: the higher
