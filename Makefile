@@ -2,7 +2,7 @@
 # `make help` lists the targets.
 
 ARCH ?= arm64 riscv64 x86_64
-KERNEL ?= base,patched,unfixed
+KERNEL ?= base,patched,unfixed,upto
 SCENARIO ?= all
 JOBS ?= $(or $(MEMHP_JOBS),1)
 comma := ,
@@ -23,7 +23,7 @@ help:
 	@echo "make series      regenerate series/ from the work tree (git format-patch)"
 	@echo "make checkpatch  scripts/checkpatch.pl --strict on every patch"
 	@echo "make kernels     base and patched kernels, patch by patch  [ARCH=...]"
-	@echo "make kernel      one kernel: ARCH=riscv KERNEL=base|patched|unfixed"
+	@echo "make kernel      one kernel: ARCH=riscv KERNEL=base|patched|unfixed|upto"
 	@echo "make rootfs      the Debian trixie guest initramfs          [ARCH=...]"
 	@echo "make qemu        our qemu-system-riscv64: Debian's QEMU 10 source + qemu/"
 	@echo "make run         scenarios only, on built kernels  [ARCH= KERNEL= SCENARIO= JOBS=]"

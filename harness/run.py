@@ -10,6 +10,7 @@ import importlib
 import json
 import os
 import pkgutil
+import re
 import sys
 import threading
 import time
@@ -24,8 +25,10 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("MEMHP_BUILD", os.path.expanduser("~/.cache/memhp"))
 ARCHES = ["arm64", "riscv64", "x86_64"]
 # base: Debian's 6.12; patched: the whole series; unfixed: the series'
-# tests without its fixes, for scenarios that list it in their KERNELS.
-KERNELS = ["base", "patched", "unfixed"]
+# tests without its fixes, for scenarios that list it in their KERNELS;
+# upto: the series up to the patch a scenario's UPTO names for an arch
+# (a bug hidden behind an earlier one on base shows there on its own).
+KERNELS = ["base", "patched", "unfixed", "upto"]
 DEFAULT_KERNELS = ("base", "patched")
 T0 = time.monotonic()
 VERBOSE = False
@@ -116,6 +119,44 @@ class Context:
             vm.stop()
 
 
+def series_patches():
+    """[(number, subject)] of series/series, in order."""
+    out = []
+    with open(os.path.join(TOP, "series", "series")) as f:
+        names = [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
+    for n, name in enumerate(names, 1):
+        head = []
+        with open(os.path.join(TOP, "series", name), errors="replace") as f:
+            for line in f:
+                if not line.strip():
+                    break
+                head.append(line.rstrip("\n"))
+        subject = ""
+        for i, line in enumerate(head):
+            if line.startswith("Subject:"):
+                subject = line[len("Subject:"):]
+                for cont in head[i + 1:]:
+                    if not cont[:1].isspace():
+                        break
+                    subject += cont
+                break
+        out.append((n, re.sub(r"^\s*\[[^]]*\]\s*", "", subject).strip()))
+    return out
+
+
+def upto_kernel(mod, arch):
+    """The kernel name ("upto-NNNN") of MOD's UPTO entry for ARCH, or None."""
+    subject = getattr(mod, "UPTO", {}).get(arch)
+    if not subject:
+        return None
+    hits = [n for n, s in series_patches() if s.startswith(subject)]
+    if len(hits) != 1:
+        raise ValueError(f"scenario {mod.NAME}: UPTO[{arch!r}] names "
+                         f"{subject!r}, which {len(hits)} patches of the series "
+                         "start with (want exactly one)")
+    return f"upto-{hits[0]:04d}"
+
+
 def load_scenarios():
     import scenarios
     found = {}
@@ -140,7 +181,8 @@ def run_unit(mod, arch, kernel, rundir):
     unit = {"arch": arch, "kernel": kernel, "scenario": name,
             "logs": os.path.relpath(outdir, rundir)}
     t0 = time.monotonic()
-    xfail = mod.XFAIL.get((arch, kernel)) or mod.XFAIL.get((arch, "*"))
+    kind = "upto" if kernel.startswith("upto-") else kernel
+    xfail = mod.XFAIL.get((arch, kind)) or mod.XFAIL.get((arch, "*"))
     timeout = getattr(mod, "TIMEOUT", 900)
     timer = threading.Timer(timeout, lambda: [vm.stop() for vm in t.vms])
     try:
@@ -176,7 +218,7 @@ def run_unit(mod, arch, kernel, rundir):
     if "status" not in unit:
         log = "".join(vm.buf for vm in t.vms)
         unit["status"], unit["reason"] = verdict(
-            t.results, xfail, (arch, kernel) in getattr(mod, "RACY", ()), log)
+            t.results, xfail, (arch, kind) in getattr(mod, "RACY", ()), log)
         if xfail:
             unit["expected"] = {"why": xfail.why, "checks": list(xfail.checks),
                                 "log": xfail.log}
@@ -195,8 +237,10 @@ def write_tables(rundir, units, checks):
     data = {"units": units, "checks": checks}
     with open(os.path.join(rundir, "results.json"), "w") as f:
         json.dump(data, f, indent=1)
-    cols = [(a, k) for a in ARCHES for k in KERNELS
-            if any(u["arch"] == a and u["kernel"] == k for u in units)]
+    def kind(k):
+        return KERNELS.index("upto" if k.startswith("upto-") else k)
+    cols = sorted({(u["arch"], u["kernel"]) for u in units},
+                  key=lambda c: (ARCHES.index(c[0]), kind(c[1]), c[1]))
     lines = ["# Results", ""]
     if checks:
         lines += ["| check | result | detail |", "|---|---|---|"]
@@ -213,6 +257,15 @@ def write_tables(rundir, units, checks):
                           u["arch"] == a and u["kernel"] == k), None)
                 row.append(MARK[u["status"]] if u else "")
             lines.append(f"| {name} | " + " | ".join(row) + " |")
+        uptos = sorted({k for _, k in cols if k.startswith("upto-")})
+        if uptos:
+            subjects = dict(series_patches())
+            lines.append("")
+            for k in uptos:
+                n = int(k[len("upto-"):])
+                lines.append(f"{k}: the series up to patch {n:04d}, "
+                             f"'{subjects.get(n, '?')}' (a bug that an earlier "
+                             "one hides on base, on its own)")
         lines += ["", "## Not passed, or passed with a remark", ""]
         for u in units:
             if u["status"] != "pass" or u.get("reason"):
@@ -242,6 +295,9 @@ def main():
     ap.add_argument("--out", default=os.path.join(TOP, "results", "runs",
                                                   time.strftime("%Y%m%d-%H%M%S")))
     ap.add_argument("--list", action="store_true", help="list scenarios")
+    ap.add_argument("--upto-kernels", action="store_true",
+                    help="print 'ARCH NUMBER' for every kernel 'upto' the "
+                         "scenarios need (scripts/kernels.sh keeps them)")
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="print scenario notes as they happen")
     ap.add_argument("--no-latest", action="store_true",
@@ -256,6 +312,11 @@ def main():
         for name, mod in scen.items():
             doc = (mod.__doc__ or "").strip().splitlines()[0]
             print(f"{name:24} {','.join(mod.ARCHES):24} {doc}")
+        return 0
+    if args.upto_kernels:
+        for k in sorted({(a, upto_kernel(m, a)) for m in scen.values()
+                         for a in ARCHES if upto_kernel(m, a)}):
+            print(k[0], int(k[1][len("upto-"):]))
         return 0
 
     def pick(value, allowed, what):
@@ -281,9 +342,16 @@ def main():
             checks = [json.loads(line) for line in f if line.strip()]
 
     os.makedirs(args.out, exist_ok=True)
-    todo = [(name, arch, kernel) for name in names for arch in arches
-            for kernel in kernels
-            if kernel in getattr(scen[name], "KERNELS", DEFAULT_KERNELS)]
+    todo = []
+    for name in names:
+        for arch in arches:
+            for kernel in kernels:
+                if kernel == "upto":
+                    k = upto_kernel(scen[name], arch)
+                    if k:
+                        todo.append((name, arch, k))
+                elif kernel in getattr(scen[name], "KERNELS", DEFAULT_KERNELS):
+                    todo.append((name, arch, kernel))
 
     def one(name, arch, kernel):
         u = run_unit(scen[name], arch, kernel, args.out)

@@ -262,6 +262,16 @@ class Verdict(unittest.TestCase):
         with self.assertRaises(ValueError):
             Xfail("a bug")
 
+    def test_upto_kernels_resolve(self):
+        from harness.run import load_scenarios, series_patches, upto_kernel
+        subjects = dict(series_patches())
+        for mod in load_scenarios().values():
+            for arch, subject in getattr(mod, "UPTO", {}).items():
+                k = upto_kernel(mod, arch)
+                self.assertTrue(subjects[int(k[5:])].startswith(subject))
+                self.assertIn((arch, "upto"), mod.XFAIL,
+                              f"{mod.NAME}: an upto kernel shows a bug")
+
     def test_every_scenario_expectation_is_precise(self):
         from harness.run import load_scenarios
         n = 0

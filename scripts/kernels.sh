@@ -7,8 +7,10 @@
 # The "unfixed" kernel is the series up to its first patch with a Fixes:
 # tag (its tests and test module, none of its fixes); it is kept from the
 # patch-by-patch builds, so scenarios can show the tests fail without the
-# fixes. BISECT=0 builds only what is asked; KERNELS="base patched unfixed"
-# picks the kinds.
+# fixes. "upto" kernels are the series up to a patch that a scenario names
+# (its UPTO: a bug that an earlier one hides on base, on its own), kept the
+# same way in ARCH-upto-NNNN. BISECT=0 builds only what is asked;
+# KERNELS="base patched unfixed upto" picks the kinds.
 # Results go to $MEMHP_CHECKS when set.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -26,6 +28,9 @@ for c in "${commits[@]}"; do
 	git -C "$LINUX" log -1 --format=%B "$c" | grep -q '^Fixes: ' && break
 	unfixed=$c
 done
+# "ARCH N" for every upto kernel the scenarios ask for
+uptos=$(cd "$TOP" && python3 -m harness.run --upto-kernels) ||
+	die "cannot list the upto kernels the scenarios need"
 stamps=$B/stamps
 mkdir -p "$stamps"
 # One kernels.sh at a time: every build shares the worktree $B/src/linux.
@@ -99,13 +104,25 @@ keep_unfixed() {
 		echo "$unfixed $cfg" > "$B/out/$1-unfixed/.memhp-rev"
 }
 
+# upto_of ARCH N: the commit of patch N, if the scenarios want it kept for ARCH
+upto_wanted() { printf '%s\n' "$uptos" | grep -qx "$1 $2"; }
+upto_dir() { printf '%s/out/%s-upto-%04d' "$B" "$1" "$2"; }
+upto_ready() {
+	[ -f "$(upto_dir "$1" "$2")/boot-image" ] &&
+		[ "$(cat "$(upto_dir "$1" "$2")/.memhp-rev" 2>/dev/null)" = "$3 $cfg" ]
+}
+keep_upto() {
+	copy_out "$B/out/$1-patched" "$(upto_dir "$1" "$2")" &&
+		echo "$3 $cfg" > "$(upto_dir "$1" "$2")/.memhp-rev"
+}
+
 unfixed_ready() {
 	[ -f "$B/out/$1-unfixed/boot-image" ] &&
 		[ "$(cat "$B/out/$1-unfixed/.memhp-rev" 2>/dev/null)" = "$unfixed $cfg" ]
 }
 
 rc=0
-kinds=${KERNELS:-base patched unfixed}
+kinds=${KERNELS:-base patched unfixed upto}
 [ "$unfixed" != "$base" ] || kinds=${kinds/unfixed/}
 for arch in $arches; do
 	if [[ " $kinds " = *" base "* ]]; then
@@ -121,6 +138,20 @@ for arch in $arches; do
 			rc=1
 		fi
 	fi
+	if [[ " $kinds " = *" upto "* ]] &&
+	   { [ "${BISECT:-1}" != 1 ] || [[ " $kinds " != *" patched "* ]]; }; then
+		n=0
+		for c in "${commits[@]}"; do
+			n=$((n + 1))
+			upto_wanted "$arch" "$n" && ! upto_ready "$arch" "$n" "$c" || continue
+			step "kernels: $arch up to patch $n"
+			if build "$arch" "$c" "$B/out/$arch-patched" "build $arch upto-$(printf %04d "$n")" force; then
+				keep_upto "$arch" "$n" "$c"
+			else
+				rc=1
+			fi
+		done
+	fi
 	[[ " $kinds " = *" patched "* ]] || continue
 	n=0
 	for c in "${commits[@]}"; do
@@ -128,6 +159,17 @@ for arch in $arches; do
 		[ "$c" = "$tip" ] || [ "${BISECT:-1}" = 1 ] || continue
 		subj=$(git -C "$LINUX" log -1 --format=%s "$c")
 		name="build $arch $(printf %04d "$n") $subj"
+		if [[ " $kinds " = *" upto "* ]] && upto_wanted "$arch" "$n" &&
+		   ! upto_ready "$arch" "$n" "$c"; then
+			step "kernels: $arch patch $n/${#commits[@]}: $subj (kept as upto-$(printf %04d "$n"))"
+			if build "$arch" "$c" "$B/out/$arch-patched" "$name" force; then
+				keep_upto "$arch" "$n" "$c"
+				[ "$c" != "$unfixed" ] || ! [[ " $kinds " = *" unfixed "* ]] || keep_unfixed "$arch"
+			else
+				rc=1
+			fi
+			continue
+		fi
 		if [ "$c" = "$unfixed" ] && [[ " $kinds " = *" unfixed "* ]] &&
 		   ! unfixed_ready "$arch"; then
 			step "kernels: $arch patch $n/${#commits[@]}: $subj (kept as unfixed)"
