@@ -17,7 +17,7 @@ import time
 import traceback
 
 from machines import common as mcommon
-from . import ktap
+from . import ktap, report
 from .verdict import Xfail, verdict
 from .vm import VM, GuestError
 
@@ -281,6 +281,10 @@ def write_tables(rundir, units, checks):
                     lines += ["  ```", ""]
     with open(os.path.join(rundir, "results.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
+    with open(os.path.join(rundir, "results.ktap"), "w") as f:
+        f.write(report.ktap(units, checks))
+    with open(os.path.join(rundir, "results.junit.xml"), "wb") as f:
+        f.write(report.junit(units, checks))
 
 
 def main():
@@ -368,13 +372,13 @@ def main():
     # Only a run of everything stands for the suite's latest results.
     full = (set(arches) == set(ARCHES) and set(kernels) == set(KERNELS)
             and set(names) == set(scen))
-    for ext in ("md", "json") if full and not args.no_latest else ():
+    for ext in ("md", "json", "ktap", "junit.xml") if full and not args.no_latest else ():
         src = os.path.join(args.out, f"results.{ext}")
         with open(src) as f, open(os.path.join(latest, f"latest.{ext}"), "w") as g:
             g.write(f.read())
     every = units + checks
     count = {s: sum(1 for u in every if u["status"] == s) for s in MARK}
-    print(f"results: {os.path.relpath(args.out, TOP)}/results.md "
+    print(f"results: {os.path.relpath(args.out, TOP)}/results.{{md,json,ktap,junit.xml}} "
           f"({count['xfail']} expected failures, {count['xpass']} unexpected passes)")
     passed = count["pass"] + count["xfail"]
     failed = count["fail"] + count["xpass"]

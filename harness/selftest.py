@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import ktap
+from harness import ktap, report
 from harness.verdict import Xfail, verdict
 from harness.vm import KMSG_RE, PROBLEM_RE
 
@@ -171,6 +171,59 @@ class Ktap(unittest.TestCase):
         self.assertEqual((p.plan, p.results), (0, []))
         for path in glob.glob(os.path.join(d, "*.log")):
             parse(os.path.basename(path))    # none of them breaks it
+
+
+UNITS = [
+    {"arch": "arm64", "kernel": "base", "scenario": "a", "status": "pass",
+     "seconds": 3.0, "subtests": [R0 := {"name": "x.y", "status": "pass",
+                                          "detail": ""}]},
+    {"arch": "riscv64", "kernel": "base", "scenario": "b", "status": "xfail",
+     "reason": "expected: bug #1 (saw: c: d)", "seconds": 4.0,
+     "subtests": [R0, {"name": "c", "status": "fail", "detail": "d\ne"}]},
+    {"arch": "x86_64", "kernel": "patched", "scenario": "c", "status": "fail",
+     "reason": "guest: QEMU exited", "seconds": 1.0,
+     "subtests": [{"name": "guest", "status": "fail", "detail": "QEMU exited"}]},
+    {"arch": "x86_64", "kernel": "base", "scenario": "d", "status": "skip",
+     "reason": "not on x86", "seconds": 0.0},
+]
+CHECKS = [{"name": "build # 1", "status": "pass", "detail": "built in 3s"}]
+
+
+class Reports(unittest.TestCase):
+    def test_ktap_reads_back(self):
+        text = report.ktap(UNITS, CHECKS)
+        p = ktap.parse_tree(text)
+        self.assertEqual(p.plan, 5)
+        self.assertEqual([(r["name"], r["status"]) for r in p.results],
+                         [("checks", "pass"), ("arm64.base.a", "pass"),
+                          ("riscv64.base.b", "xfail"),
+                          ("x86_64.patched.c", "fail"), ("x86_64.base.d", "skip")])
+        self.assertEqual([r["status"] for r in p.results[2]["subtests"]],
+                         ["pass", "xfail"])
+        self.assertEqual(p.results[0]["subtests"][0]["name"], "build %23 1")
+
+    def test_kunit_py_parses_it(self):
+        kunit = os.path.join(TREE, "tools/testing/kunit/kunit.py")
+        if not os.path.exists(kunit):
+            self.skipTest(f"no kernel tree at {TREE}")
+        with tempfile.NamedTemporaryFile("w", suffix=".ktap") as f:
+            f.write(report.ktap(UNITS, CHECKS))
+            f.flush()
+            r = subprocess.run(["python3", kunit, "parse", f.name],
+                               capture_output=True, text=True)
+        out = r.stdout + r.stderr
+        self.assertNotIn("[ERROR]", out)
+        self.assertRegex(out, r"Ran 6 tests: passed: 4, failed: 1, skipped: 1")
+
+    def test_junit(self):
+        import xml.etree.ElementTree as ET
+        root = ET.fromstring(report.junit(UNITS, CHECKS))
+        suites = {s.get("name"): s for s in root}
+        self.assertEqual(sorted(suites), ["arm64.base", "checks", "riscv64.base",
+                                          "x86_64.base", "x86_64.patched"])
+        self.assertEqual(suites["x86_64.patched"].get("failures"), "1")
+        xf = suites["riscv64.base"].find("testcase/skipped")
+        self.assertEqual(xf.get("type"), "xfail")
 
 
 def R(name, status="pass", detail=""):
