@@ -146,7 +146,7 @@ def series_patches():
 
 def upto_kernel(mod, arch):
     """The kernel name ("upto-NNNN") of MOD's UPTO entry for ARCH, or None."""
-    subject = getattr(mod, "UPTO", {}).get(arch)
+    subject = mod.UPTO.get(arch)
     if not subject:
         return None
     hits = [n for n, s in series_patches() if s.startswith(subject)]
@@ -157,6 +157,12 @@ def upto_kernel(mod, arch):
     return f"upto-{hits[0]:04d}"
 
 
+# What a scenario module does not set (scenarios/README.md)
+SCENARIO_DEFAULTS = {"ARCHES": ARCHES, "ARCH_SKIP": {}, "XFAIL": {},
+                     "RACY": set(), "UPTO": {}, "KERNELS": DEFAULT_KERNELS,
+                     "TIMEOUT": 900}
+
+
 def load_scenarios():
     import scenarios
     found = {}
@@ -164,6 +170,12 @@ def load_scenarios():
         if info.name.startswith("_"):
             continue
         mod = importlib.import_module(f"scenarios.{info.name}")
+        for attr in ("NAME", "ORDER", "run"):
+            if not hasattr(mod, attr):
+                raise TypeError(f"scenarios/{info.name}.py has no {attr}")
+        for attr, value in SCENARIO_DEFAULTS.items():
+            if not hasattr(mod, attr):
+                setattr(mod, attr, value)
         for key, x in mod.XFAIL.items():
             if not isinstance(x, Xfail):
                 raise TypeError(f"scenarios/{info.name}.py: XFAIL{key} must be "
@@ -183,7 +195,7 @@ def run_unit(mod, arch, kernel, rundir):
     t0 = time.monotonic()
     kind = "upto" if kernel.startswith("upto-") else kernel
     xfail = mod.XFAIL.get((arch, kind)) or mod.XFAIL.get((arch, "*"))
-    timeout = getattr(mod, "TIMEOUT", 900)
+    timeout = mod.TIMEOUT
     timer = threading.Timer(timeout, lambda: [vm.stop() for vm in t.vms])
     try:
         if arch not in mod.ARCHES:
@@ -218,7 +230,7 @@ def run_unit(mod, arch, kernel, rundir):
     if "status" not in unit:
         log = "".join(vm.buf for vm in t.vms)
         unit["status"], unit["reason"] = verdict(
-            t.results, xfail, (arch, kind) in getattr(mod, "RACY", ()), log)
+            t.results, xfail, (arch, kind) in mod.RACY, log)
         if xfail:
             unit["expected"] = {"why": xfail.why, "checks": list(xfail.checks),
                                 "log": xfail.log}
@@ -354,7 +366,7 @@ def main():
                     k = upto_kernel(scen[name], arch)
                     if k:
                         todo.append((name, arch, k))
-                elif kernel in getattr(scen[name], "KERNELS", DEFAULT_KERNELS):
+                elif kernel in scen[name].KERNELS:
                     todo.append((name, arch, kernel))
 
     def one(name, arch, kernel):

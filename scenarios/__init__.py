@@ -1,1 +1,1 @@
-"""One module per scenario: NAME, ORDER, ARCHES, ARCH_SKIP, XFAIL, RACY, run(t)."""
+"""One module per scenario; the protocol is in scenarios/README.md."""

@@ -3,9 +3,6 @@ from ._guest import MEM, block_size, lsmem_json
 
 NAME = "boot-lsmem"
 ORDER = 10
-ARCHES = ["arm64", "riscv64", "x86_64"]
-ARCH_SKIP = {}
-XFAIL = {}
 
 
 def run(t):

@@ -6,8 +6,6 @@ from ._guest import (block_size, block_states, dax_span, json_in, kmem_blocks, l
 
 NAME = "dax-kmem"
 ORDER = 35
-ARCHES = ["arm64", "riscv64", "x86_64"]
-ARCH_SKIP = {}
 XFAIL = {
     ("riscv64", "base"): xfail_riscv_vmemmap(
         "Oops in free_vmemmap_storage when the raw namespace goes for devdax"),

@@ -5,8 +5,6 @@ from ._guest import MEM, meminfo_kb
 
 NAME = "hotremove-partial"
 ORDER = 55
-ARCHES = ["arm64", "riscv64", "x86_64"]
-ARCH_SKIP = {}
 # The test module (CONFIG_TEST_MEMORY_HOTPLUG) comes with the series.
 KERNELS = ("patched", "unfixed")
 _ZONES = ("valid_zones read while the range is being added Oopses: the "

@@ -1,8 +1,6 @@
 """System RAM added below other hot-added RAM must not lower max_pfn."""
 NAME = "max-pfn"
 ORDER = 40
-ARCHES = ["arm64", "riscv64", "x86_64"]
-ARCH_SKIP = {}
 from harness.verdict import Xfail
 
 from ._guest import pmem_regions, xfail_riscv_vmemmap

@@ -6,9 +6,6 @@ from ._guest import MEM, block_size, block_states, kmem_from_one_region, wait_fo
 
 NAME = "offline-under-load"
 ORDER = 62
-ARCHES = ["arm64", "riscv64", "x86_64"]
-ARCH_SKIP = {}
-XFAIL = {}
 TIMEOUT = 600
 M = 1 << 20
 # The movable memory: a pmem region given to dax kmem (every arch, either

@@ -4,8 +4,6 @@ from ._guest import (MEM, block_size, block_states, kmem_blocks, lsmem_vs_sysfs,
 
 NAME = "online-policy"
 ORDER = 36
-ARCHES = ["arm64", "riscv64", "x86_64"]
-ARCH_SKIP = {}
 XFAIL = {
     ("riscv64", "base"): xfail_riscv_vmemmap(
         "Oops in free_vmemmap_storage when the raw namespace goes for devdax"),

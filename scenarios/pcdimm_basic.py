@@ -9,9 +9,6 @@ NAME = "pcdimm-basic"
 ORDER = 20
 # riscv64: with our QEMU (qemu/), which gives riscv virt the ACPI GED and
 # memory hotplug; with Debian's QEMU the machine lacks "acpi-dimm" (skip).
-ARCHES = ["arm64", "riscv64", "x86_64"]
-ARCH_SKIP = {}
-XFAIL = {}
 SIZE = 1 << 30
 SLOTS = 4
 MAXMEM_MIB = 8192

@@ -7,8 +7,6 @@ from ._guest import (MEM, block_size, block_states, blocks_in, eject, lsmem_vs_s
 
 NAME = "pcdimm-multi"
 ORDER = 21
-ARCHES = ["arm64", "riscv64", "x86_64"]
-ARCH_SKIP = {}
 XFAIL = {
     ("riscv64", "base"): xfail_riscv_vmemmap(
         "list corruption Oops in the page allocator after the first eject",

@@ -7,8 +7,6 @@ from ._guest import MEM, block_states, kmem_from_one_region, meminfo_kb, xfail_r
 
 NAME = "peer-suites"
 ORDER = 60
-ARCHES = ["arm64", "riscv64", "x86_64"]
-ARCH_SKIP = {}
 XFAIL = {
     ("riscv64", "base"): xfail_riscv_vmemmap(
         "Oops in free_vmemmap_storage when the raw namespace goes for devdax"),

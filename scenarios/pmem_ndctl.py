@@ -5,8 +5,6 @@ from ._guest import pmem_regions, xfail_riscv_vmemmap
 
 NAME = "pmem-ndctl"
 ORDER = 31
-ARCHES = ["arm64", "riscv64", "x86_64"]
-ARCH_SKIP = {}
 XFAIL = {
     ("riscv64", "base"): xfail_riscv_vmemmap(
         "Oops in free_vmemmap_storage when a namespace's memmap goes", subsections=True),

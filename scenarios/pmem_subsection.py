@@ -3,8 +3,6 @@ from ._guest import memfill, pmem_regions, xfail_riscv_vmemmap
 
 NAME = "pmem-subsection"
 ORDER = 30
-ARCHES = ["arm64", "riscv64", "x86_64"]
-ARCH_SKIP = {}
 XFAIL = {
     ("riscv64", "base"): xfail_riscv_vmemmap(
         "Oops in free_vmemmap_storage on unbind", subsections=True),

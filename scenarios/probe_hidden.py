@@ -5,8 +5,6 @@ from ._guest import MEM, block_attr, memfill
 
 NAME = "probe-hidden"
 ORDER = 50
-ARCHES = ["arm64", "riscv64", "x86_64"]
-ARCH_SKIP = {}
 from harness.verdict import Xfail
 
 XFAIL = {

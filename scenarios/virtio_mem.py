@@ -6,8 +6,6 @@ from ._guest import (MEM, block_size, blocks_in, block_states, meminfo_kb, memfi
 
 NAME = "virtio-mem"
 ORDER = 25
-ARCHES = ["arm64", "riscv64", "x86_64"]
-ARCH_SKIP = {}
 XFAIL = {
     ("riscv64", "base"): xfail_riscv_vmemmap(
         "Oops in isolate_single_pageblock on a shrink step after a block went",
