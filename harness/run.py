@@ -32,6 +32,10 @@ KERNELS = ["base", "patched", "unfixed", "upto"]
 DEFAULT_KERNELS = ("base", "patched")
 T0 = time.monotonic()
 VERBOSE = False
+# Units running now (for the heartbeat): id -> (label, start, Context)
+ACTIVE = {}
+ACTIVE_LOCK = threading.Lock()
+HEARTBEAT = float(os.environ.get("MEMHP_HEARTBEAT", "60"))
 
 
 def say(msg):
@@ -185,11 +189,35 @@ def load_scenarios():
     return dict(sorted(found.items(), key=lambda kv: kv[1].ORDER))
 
 
-def run_unit(mod, arch, kernel, rundir):
+def heartbeat(stop):
+    """Every HEARTBEAT seconds, a line per unit still running: where it
+    is and for how long (long units are not silent until they end)."""
+    while not stop.wait(HEARTBEAT):
+        with ACTIVE_LOCK:
+            now = list(ACTIVE.values())
+        for label, start, t in now:
+            vm = t.vms[-1] if t.vms else None
+            step = vm.current if vm else "starting"
+            say(f"{label}: {step}, {time.monotonic() - start:.0f}s")
+
+
+def run_unit(mod, arch, kernel, rundir, label=None):
     name = mod.NAME
     outdir = os.path.join(rundir, f"{arch}-{kernel}-{name}")
     os.makedirs(outdir, exist_ok=True)
     t = Context(arch, kernel, name, outdir)
+    with ACTIVE_LOCK:
+        ACTIVE[id(t)] = (label or f"{arch} {kernel} {name}", time.monotonic(), t)
+    try:
+        return _run_unit(mod, arch, kernel, outdir, t)
+    finally:
+        with ACTIVE_LOCK:
+            ACTIVE.pop(id(t), None)
+
+
+def _run_unit(mod, arch, kernel, outdir, t):
+    name = mod.NAME
+    rundir = os.path.dirname(outdir)
     unit = {"arch": arch, "kernel": kernel, "scenario": name,
             "logs": os.path.relpath(outdir, rundir)}
     t0 = time.monotonic()
@@ -369,16 +397,21 @@ def main():
                 elif kernel in scen[name].KERNELS:
                     todo.append((name, arch, kernel))
 
-    def one(name, arch, kernel):
-        u = run_unit(scen[name], arch, kernel, args.out)
+    def one(i, name, arch, kernel):
+        label = f"[{i}/{len(todo)}] {arch} {kernel} {name}"
+        u = run_unit(scen[name], arch, kernel, args.out, label)
         say(f"{arch:7} {kernel:7} {name:22} {MARK[u['status']]:5} "
             f"({u['seconds']:.0f}s){'  ' + u['reason'] if u.get('reason') else ''}")
         return u
 
     # Guests are independent (own directory, sockets and files): with
     # --jobs > 1 they overlap. Results keep the order of todo.
+    stop = threading.Event()
+    threading.Thread(target=heartbeat, args=(stop,), daemon=True).start()
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        units = list(pool.map(lambda job: one(*job), todo))
+        units = list(pool.map(lambda job: one(job[0] + 1, *job[1]),
+                              enumerate(todo)))
+    stop.set()
     write_tables(args.out, units, checks)
     latest = os.path.join(TOP, "results")
     # Only a run of everything stands for the suite's latest results.

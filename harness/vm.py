@@ -44,6 +44,8 @@ class VM:
         self.qmp = None
         self.token = 0
         self.boot_seconds = None
+        # what the guest is doing, for the runner's heartbeat
+        self.current = "booting"
 
     # -- life cycle ---------------------------------------------------------
     def start(self):
@@ -132,6 +134,7 @@ class VM:
         """Runs one shell command line in the guest: returns (rc, output)."""
         self.token += 1
         tok = self.token
+        self.current = f"`{' '.join(cmd.split())[:70]}`"
         with self.lock:
             start = len(self.buf)
         line = f'{{ {cmd}\n}} 2>&1; echo "@@END:$?:{tok}@@"\n'
