@@ -9,7 +9,7 @@ comma := ,
 arches = $(subst riscv ,riscv64 ,$(filter-out riscv64,$(ARCH)) )$(filter riscv64,$(ARCH))
 arch_list = $(subst $() $(),$(comma),$(strip $(arches)))
 
-.PHONY: help deps fresh-check tree series checkpatch kernels kernel rootfs qemu demo test run list clean
+.PHONY: help deps fresh-check check tree series checkpatch kernels kernel rootfs qemu demo test run list clean
 
 help:
 	@echo "make demo        install, build the patched arm64 kernel, boot it, hot-add and"
@@ -26,6 +26,8 @@ help:
 	@echo "make kernel      one kernel: ARCH=riscv KERNEL=base|patched|unfixed|upto"
 	@echo "make rootfs      the Debian trixie guest initramfs          [ARCH=...]"
 	@echo "make qemu        our qemu-system-riscv64: Debian's QEMU 10 source + qemu/"
+	@echo "make check       one scenario on one arch, building only what it needs"
+	@echo "                 [ARCH=arm64 SCENARIO=pcdimm-basic KERNEL_IMAGE=your/Image]"
 	@echo "make run         scenarios only, on built kernels  [ARCH= KERNEL= SCENARIO= JOBS=]"
 	@echo "make list        list the scenarios"
 	@echo "Work tree: \$${MEMHP_BUILD:-~/.cache/memhp}/linux; results: results/latest.md"
@@ -53,6 +55,8 @@ demo:
 	scripts/demo.sh
 test:
 	MEMHP_ARCHES="$(arches)" scripts/test.sh --kernel $(KERNEL) --scenario $(SCENARIO)
+check:
+	scripts/check.sh "$(arch_list)" "$(SCENARIO)"
 run:
 	python3 -m harness.run --arch $(arch_list) --kernel $(KERNEL) --scenario $(SCENARIO) \
 		--jobs $(JOBS)

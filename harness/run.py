@@ -32,6 +32,12 @@ KERNELS = ["base", "patched", "unfixed", "upto"]
 DEFAULT_KERNELS = ("base", "patched")
 T0 = time.monotonic()
 VERBOSE = False
+# A user's own kernel (--kernel-image): the kernel "custom"
+CUSTOM_IMAGE = None
+# Options every guest needs, whatever the machine (machines/ add theirs).
+BASE_CONFIG = ("MEMORY_HOTPLUG", "MEMORY_HOTREMOVE", "SPARSEMEM_VMEMMAP",
+               "BLK_DEV_INITRD", "DEVTMPFS", "PROC_FS", "SYSFS", "TMPFS",
+               "DEBUG_FS", "PRINTK_TIME", "BINFMT_ELF", "BINFMT_SCRIPT")
 # Units running now (for the heartbeat): id -> (label, start, Context)
 ACTIVE = {}
 ACTIVE_LOCK = threading.Lock()
@@ -60,7 +66,8 @@ class Context:
         self.results = []
         self.notes = []
         self.vms = []
-        self.image = os.path.join(BUILD, "out", f"{arch}-{kernel}", "boot-image")
+        self.image = CUSTOM_IMAGE if kernel == "custom" else os.path.join(
+            BUILD, "out", f"{arch}-{kernel}", "boot-image")
         self.initrd = os.path.join(BUILD, "initrd", f"{arch}.cpio")
 
     def need(self, *features):
@@ -164,7 +171,39 @@ def upto_kernel(mod, arch):
 # What a scenario module does not set (scenarios/README.md)
 SCENARIO_DEFAULTS = {"ARCHES": ARCHES, "ARCH_SKIP": {}, "XFAIL": {},
                      "RACY": set(), "UPTO": {}, "KERNELS": DEFAULT_KERNELS,
-                     "TIMEOUT": 900}
+                     "TIMEOUT": 900, "CONFIG": ()}
+
+
+def read_config(path):
+    """{option: value} of a kernel .config (CONFIG_ prefix dropped)."""
+    opts = {}
+    with open(path, errors="replace") as f:
+        for line in f:
+            k, eq, v = line.strip().partition("=")
+            if eq and k.startswith("CONFIG_"):
+                opts[k[len("CONFIG_"):]] = v
+    return opts
+
+
+def find_config(image):
+    """The .config of the build an Image came from: beside it, or in a
+    directory above it (arch/*/boot/Image of a build tree)."""
+    d = os.path.dirname(os.path.abspath(image))
+    for _ in range(5):
+        if os.path.isfile(os.path.join(d, ".config")):
+            return os.path.join(d, ".config")
+        d = os.path.dirname(d)
+    return None
+
+
+def missing_config(mod, arch, opts):
+    """The options MOD needs on ARCH that OPTS (read_config) lacks; one
+    built as a module counts as missing (the guests load none)."""
+    machine = importlib.import_module(f"machines.{arch}")
+    want = list(BASE_CONFIG) + list(machine.CONFIG)
+    for c in mod.CONFIG:
+        want += machine.CONFIG_SETS.get(c, (c,)) if c.islower() else [c]
+    return [c for c in dict.fromkeys(want) if opts.get(c) != "y"]
 
 
 def load_scenarios():
@@ -278,7 +317,8 @@ def write_tables(rundir, units, checks):
     with open(os.path.join(rundir, "results.json"), "w") as f:
         json.dump(data, f, indent=1)
     def kind(k):
-        return KERNELS.index("upto" if k.startswith("upto-") else k)
+        k = "upto" if k.startswith("upto-") else k
+        return KERNELS.index(k) if k in KERNELS else len(KERNELS)
     cols = sorted({(u["arch"], u["kernel"]) for u in units},
                   key=lambda c: (ARCHES.index(c[0]), kind(c[1]), c[1]))
     lines = ["# Results", ""]
@@ -338,6 +378,14 @@ def main():
     ap.add_argument("--checks", help="JSON list of check results to include")
     ap.add_argument("--out", default=os.path.join(TOP, "results", "runs",
                                                   time.strftime("%Y%m%d-%H%M%S")))
+    ap.add_argument("--kernel-image", default=os.environ.get("KERNEL_IMAGE"),
+                    help="run on this kernel image instead (the kernel "
+                         "'custom'; $KERNEL_IMAGE); one --arch")
+    ap.add_argument("--kernel-config", default=os.environ.get("KERNEL_CONFIG"),
+                    help="its .config (default: found beside or above the image)")
+    ap.add_argument("--print-kernels", action="store_true",
+                    help="print the kernel kinds (base, patched, unfixed, "
+                         "upto) the selected units run on, and stop")
     ap.add_argument("--list", action="store_true", help="list scenarios")
     ap.add_argument("--upto-kernels", action="store_true",
                     help="print 'ARCH NUMBER' for every kernel 'upto' the "
@@ -378,34 +426,73 @@ def main():
     if not 1 <= jobs <= 16:
         ap.error(f"--jobs must be a number from 1 to 16, not {args.jobs!r}")
     arches = pick(args.arch, ARCHES, "arch")
-    kernels = pick(args.kernel, KERNELS, "kernel")
     names = pick(args.scenario, list(scen), "scenario")
+    skips = {}
+    if args.kernel_image:
+        global CUSTOM_IMAGE
+        if len(arches) != 1:
+            ap.error("--kernel-image needs exactly one --arch")
+        if not os.path.isfile(args.kernel_image):
+            ap.error(f"--kernel-image {args.kernel_image}: no such file")
+        CUSTOM_IMAGE = os.path.abspath(args.kernel_image)
+        kernels = ["custom"]
+        conf = args.kernel_config or find_config(CUSTOM_IMAGE)
+        if args.kernel_config and not os.path.isfile(conf):
+            ap.error(f"--kernel-config {conf}: no such file")
+        if conf:
+            opts = read_config(conf)
+            for name in names:
+                miss = missing_config(scen[name], arches[0], opts)
+                if miss:
+                    skips[name] = "kernel lacks CONFIG_" + ", CONFIG_".join(miss)
+            say(f"kernel {CUSTOM_IMAGE}, config {conf}: " +
+                (f"{len(skips)} of {len(names)} scenarios lack options:" if skips
+                 else "every scenario has the options it needs"))
+            for name, why in skips.items():
+                say(f"  {name}: {why[len('kernel lacks '):]}")
+        else:
+            say(f"kernel {CUSTOM_IMAGE}: no .config found beside or above it "
+                "(--kernel-config): options not checked")
+    else:
+        kernels = pick(args.kernel, KERNELS, "kernel")
     checks = []
     if args.checks:
         with open(args.checks) as f:
             checks = [json.loads(line) for line in f if line.strip()]
 
-    os.makedirs(args.out, exist_ok=True)
     todo = []
     for name in names:
         for arch in arches:
             for kernel in kernels:
-                if kernel == "upto":
+                if kernel == "custom":
+                    todo.append((name, arch, kernel))
+                elif kernel == "upto":
                     k = upto_kernel(scen[name], arch)
                     if k:
                         todo.append((name, arch, k))
                 elif kernel in scen[name].KERNELS:
                     todo.append((name, arch, kernel))
 
+    if args.print_kernels:
+        kinds = {"upto" if k.startswith("upto-") else k for _, _, k in todo}
+        print(" ".join(k for k in KERNELS + ["custom"] if k in kinds))
+        return 0
+
     def one(i, name, arch, kernel):
         label = f"[{i}/{len(todo)}] {arch} {kernel} {name}"
-        u = run_unit(scen[name], arch, kernel, args.out, label)
+        if name in skips:
+            u = {"arch": arch, "kernel": kernel, "scenario": name,
+                 "status": "skip", "reason": skips[name], "seconds": 0.0,
+                 "subtests": [], "notes": []}
+        else:
+            u = run_unit(scen[name], arch, kernel, args.out, label)
         say(f"{arch:7} {kernel:7} {name:22} {MARK[u['status']]:5} "
             f"({u['seconds']:.0f}s){'  ' + u['reason'] if u.get('reason') else ''}")
         return u
 
     # Guests are independent (own directory, sockets and files): with
     # --jobs > 1 they overlap. Results keep the order of todo.
+    os.makedirs(args.out, exist_ok=True)
     stop = threading.Event()
     threading.Thread(target=heartbeat, args=(stop,), daemon=True).start()
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:

@@ -325,6 +325,26 @@ class Verdict(unittest.TestCase):
                 self.assertIn((arch, "upto"), mod.XFAIL,
                               f"{mod.NAME}: an upto kernel shows a bug")
 
+    def test_config_preflight(self):
+        from harness.run import load_scenarios, missing_config, read_config
+        scen = load_scenarios()
+        with tempfile.NamedTemporaryFile("w", suffix=".config") as f:
+            for frag in ("common", "arm64", "debug", "series"):
+                with open(os.path.join(HERE, "..", "configs", f"{frag}.config")) as g:
+                    f.write(g.read())
+            f.write("CONFIG_OF_NUMA=y\nCONFIG_TEST_MEMORY_HOTPLUG=m\n")
+            f.flush()
+            opts = read_config(f.name)
+        opts.pop("ARCH_MEMORY_PROBE")     # as base 6.12 has it
+        for name, mod in scen.items():
+            miss = missing_config(mod, "arm64", opts)
+            want = {"probe-hidden": ["ARCH_MEMORY_PROBE"],
+                    "hotremove-partial": ["TEST_MEMORY_HOTPLUG"]}.get(name, [])
+            self.assertEqual(miss, want, name)
+        # "pmem" means the machine's own options
+        self.assertIn("X86_PMEM_LEGACY", missing_config(scen["pmem-ndctl"],
+                                                        "x86_64", opts))
+
     def test_every_scenario_expectation_is_precise(self):
         from harness.run import load_scenarios
         n = 0

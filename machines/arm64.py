@@ -7,6 +7,11 @@ CONSOLE = "ttyAMA0"
 RAM_TOP_RESERVED = 0
 RAM_BASE = 1 * GiB
 FIRMWARE = "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd"
+# Kernel options every guest needs here, and what a scenario's "pmem" and
+# "acpi" mean on this machine (the preflight of a user's own kernel).
+CONFIG = ("SERIAL_AMBA_PL011_CONSOLE", "OF")
+CONFIG_SETS = {"pmem": ("LIBNVDIMM", "BLK_DEV_PMEM", "OF_PMEM"),
+               "acpi": ("ACPI", "EFI_STUB")}
 
 
 def features():

@@ -8,6 +8,11 @@ from harness import dtb
 from .common import GiB, cmdline, mem_arg, qemu_devices
 
 CONSOLE = "ttyS0"
+# Kernel options every guest needs here, and what a scenario's "pmem" and
+# "acpi" mean on this machine (the preflight of a user's own kernel).
+CONFIG = ("SERIAL_8250_CONSOLE", "SERIAL_OF_PLATFORM", "OF")
+CONFIG_SETS = {"pmem": ("LIBNVDIMM", "BLK_DEV_PMEM", "OF_PMEM"),
+               "acpi": ("ACPI", "EFI_STUB")}
 RAM_TOP_RESERVED = 0
 RAM_BASE = 2 * GiB
 OPENSBI = "/usr/lib/riscv64-linux-gnu/opensbi/generic"

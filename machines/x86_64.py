@@ -3,6 +3,11 @@ from .common import MiB, cmdline, mem_arg, qemu_devices, qemu_path
 
 QEMU = qemu_path("qemu-system-x86_64")
 CONSOLE = "ttyS0"
+# Kernel options every guest needs here, and what a scenario's "pmem" and
+# "acpi" mean on this machine (the preflight of a user's own kernel).
+CONFIG = ("SERIAL_8250_CONSOLE", "ACPI")
+CONFIG_SETS = {"pmem": ("LIBNVDIMM", "BLK_DEV_PMEM", "X86_PMEM_LEGACY"),
+               "acpi": ("ACPI",)}
 RAM_BASE = 0
 # q35's firmware reserves the last 128 KiB below the end of low RAM.
 RAM_TOP_RESERVED = 128 << 10

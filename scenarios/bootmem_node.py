@@ -3,6 +3,7 @@ from ._guest import MEM, block_attr, blocks_in, meminfo_kb, wait_for
 
 NAME = "bootmem-node"
 ORDER = 57
+CONFIG = ("NUMA", "OF_NUMA")
 ARCHES = ["arm64", "riscv64"]
 ARCH_SKIP = {"x86_64": "device-tree scenario (x86 marks hotpluggable memory "
                        "in the ACPI SRAT, which QEMU does only for DIMMs)"}

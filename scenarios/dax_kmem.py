@@ -6,6 +6,7 @@ from ._guest import (block_size, block_states, dax_span, json_in, kmem_blocks, l
 
 NAME = "dax-kmem"
 ORDER = 35
+CONFIG = ("pmem", "DEV_DAX_PMEM", "DEV_DAX_KMEM")
 XFAIL = {
     ("riscv64", "base"): xfail_riscv_vmemmap(
         "Oops in free_vmemmap_storage when the raw namespace goes for devdax"),

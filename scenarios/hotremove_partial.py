@@ -5,6 +5,7 @@ from ._guest import MEM, meminfo_kb
 
 NAME = "hotremove-partial"
 ORDER = 55
+CONFIG = ("TEST_MEMORY_HOTPLUG", "PTDUMP_DEBUGFS")
 # The test module (CONFIG_TEST_MEMORY_HOTPLUG) comes with the series.
 KERNELS = ("patched", "unfixed")
 _ZONES = ("valid_zones read while the range is being added Oopses: the "

@@ -1,6 +1,7 @@
 """System RAM added below other hot-added RAM must not lower max_pfn."""
 NAME = "max-pfn"
 ORDER = 40
+CONFIG = ("pmem", "DEV_DAX_PMEM", "DEV_DAX_KMEM", "PROC_PAGE_MONITOR")
 from harness.verdict import Xfail
 
 from ._guest import pmem_regions, xfail_riscv_vmemmap

@@ -8,6 +8,8 @@ from ._guest import (block_size, block_states, blocks_in, eject, meminfo_kb, mem
 
 NAME = "memmap-on-memory"
 ORDER = 38
+CONFIG = ("acpi", "ACPI_HOTPLUG_MEMORY", "MHP_MEMMAP_ON_MEMORY", "pmem", "DEV_DAX_PMEM",
+          "DEV_DAX_KMEM")
 # riscv64 does not select HAVE_ALIGNED_STRUCT_PAGE and our kernels have no
 # MEMCG: struct page is 56 bytes, so a 128 MiB block's memmap (1.75 MiB) is
 # not a whole PMD and mhp_supports_memmap_on_memory() refuses (even with

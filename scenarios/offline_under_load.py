@@ -6,6 +6,7 @@ from ._guest import MEM, block_size, block_states, kmem_from_one_region, wait_fo
 
 NAME = "offline-under-load"
 ORDER = 62
+CONFIG = ("pmem", "DEV_DAX_PMEM", "DEV_DAX_KMEM", "MIGRATION")
 TIMEOUT = 600
 M = 1 << 20
 # The movable memory: a pmem region given to dax kmem (every arch, either

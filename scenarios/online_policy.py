@@ -4,6 +4,7 @@ from ._guest import (MEM, block_size, block_states, kmem_blocks, lsmem_vs_sysfs,
 
 NAME = "online-policy"
 ORDER = 36
+CONFIG = ("pmem", "DEV_DAX_PMEM", "DEV_DAX_KMEM")
 XFAIL = {
     ("riscv64", "base"): xfail_riscv_vmemmap(
         "Oops in free_vmemmap_storage when the raw namespace goes for devdax"),

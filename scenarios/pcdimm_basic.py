@@ -7,6 +7,7 @@ from ._guest import blocks_in, block_attr, meminfo_kb, memfill, wait_for
 
 NAME = "pcdimm-basic"
 ORDER = 20
+CONFIG = ("acpi", "ACPI_HOTPLUG_MEMORY")
 # riscv64: with our QEMU (qemu/), which gives riscv virt the ACPI GED and
 # memory hotplug; with Debian's QEMU the machine lacks "acpi-dimm" (skip).
 SIZE = 1 << 30

@@ -7,6 +7,7 @@ from ._guest import (MEM, block_size, block_states, blocks_in, eject, lsmem_vs_s
 
 NAME = "pcdimm-multi"
 ORDER = 21
+CONFIG = ("acpi", "ACPI_HOTPLUG_MEMORY")
 XFAIL = {
     ("riscv64", "base"): xfail_riscv_vmemmap(
         "list corruption Oops in the page allocator after the first eject",

@@ -7,6 +7,7 @@ from ._guest import MEM, block_states, kmem_from_one_region, meminfo_kb, xfail_r
 
 NAME = "peer-suites"
 ORDER = 60
+CONFIG = ("pmem", "DEV_DAX_PMEM", "DEV_DAX_KMEM", "MEMORY_NOTIFIER_ERROR_INJECT")
 XFAIL = {
     ("riscv64", "base"): xfail_riscv_vmemmap(
         "Oops in free_vmemmap_storage when the raw namespace goes for devdax"),

@@ -5,6 +5,7 @@ from ._guest import pmem_regions, xfail_riscv_vmemmap
 
 NAME = "pmem-ndctl"
 ORDER = 31
+CONFIG = ("pmem", "ND_PFN", "DEV_DAX_PMEM")
 XFAIL = {
     ("riscv64", "base"): xfail_riscv_vmemmap(
         "Oops in free_vmemmap_storage when a namespace's memmap goes", subsections=True),

@@ -3,6 +3,7 @@ from ._guest import memfill, pmem_regions, xfail_riscv_vmemmap
 
 NAME = "pmem-subsection"
 ORDER = 30
+CONFIG = ("pmem",)
 XFAIL = {
     ("riscv64", "base"): xfail_riscv_vmemmap(
         "Oops in free_vmemmap_storage on unbind", subsections=True),

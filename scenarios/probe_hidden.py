@@ -5,6 +5,7 @@ from ._guest import MEM, block_attr, memfill
 
 NAME = "probe-hidden"
 ORDER = 50
+CONFIG = ("ARCH_MEMORY_PROBE",)
 from harness.verdict import Xfail
 
 XFAIL = {

@@ -6,6 +6,7 @@ from ._guest import (MEM, block_size, blocks_in, block_states, meminfo_kb, memfi
 
 NAME = "virtio-mem"
 ORDER = 25
+CONFIG = ("VIRTIO_PCI", "VIRTIO_MEM")
 XFAIL = {
     ("riscv64", "base"): xfail_riscv_vmemmap(
         "Oops in isolate_single_pageblock on a shrink step after a block went",
