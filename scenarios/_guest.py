@@ -174,7 +174,7 @@ def wait_blocks_state(vm, blocks, state, timeout=120):
 # Where 6.12 riscv Oopses when it frees a vmemmap PMD leaf that memory
 # which stays still uses: in the free itself, or later, when the page
 # allocator touches the struct pages of that memory.
-RISCV_VMEMMAP_OOPS = r"epc : free_vmemmap_storage\+"
+RISCV_VMEMMAP_OOPS = r"epc : free_vmemmap_storage[\w.]*\+"
 
 
 def xfail_riscv_vmemmap(symptom, subsections=False, log=RISCV_VMEMMAP_OOPS):

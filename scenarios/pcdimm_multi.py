@@ -12,7 +12,7 @@ XFAIL = {
     ("riscv64", "base"): xfail_riscv_vmemmap(
         "list corruption Oops in the page allocator after the first eject",
         log=r"epc : (free_vmemmap_storage|__list_del_entry_valid\w*|__rmqueue\w*|"
-            r"get_page_from_freelist|__free_one_page|free_pcppages_bulk)\+"),
+            r"get_page_from_freelist|__free_one_page|free_pcppages_bulk)[\w.]*\+"),
 }
 TIMEOUT = 900
 M = 1 << 20

@@ -10,7 +10,7 @@ CONFIG = ("VIRTIO_PCI", "VIRTIO_MEM")
 XFAIL = {
     ("riscv64", "base"): xfail_riscv_vmemmap(
         "Oops in isolate_single_pageblock on a shrink step after a block went",
-        log=r"epc : (free_vmemmap_storage|isolate_single_pageblock)\+"),
+        log=r"epc : (free_vmemmap_storage|isolate_single_pageblock)[\w.]*\+"),
 }
 TIMEOUT = 900
 M = 1 << 20
