@@ -63,8 +63,11 @@ done < "$TOP/series/series"
 
 # The cover letter's subject and blurb become the branch description, from
 # which 'make series' regenerates it.
+# A long Subject is folded onto indented lines: unfold it.
 [ -f "$TOP/series/0000-cover-letter.patch" ] && awk '
-	/^Subject: / { sub(/^Subject: \[PATCH[^]]*\] /, ""); print; print ""; next }
+	/^Subject: / { sub(/^Subject: \[PATCH[^]]*\] /, ""); subj = $0; insubj = 1; next }
+	insubj && /^[ \t]/ { sub(/^[ \t]+/, ""); subj = subj " " $0; next }
+	insubj { print subj; print ""; insubj = 0 }
 	/^$/ && !body { body = 1; next }
 	body && /^[^ ].* \([0-9]+\):$/ { exit }
 	body { print }
