@@ -98,6 +98,26 @@ class Ktap(unittest.TestCase):
                          SAMPLE)
         self.assertEqual(top[1]["subtests"], [])
 
+    def test_real_run_kselftest_output(self):
+        # run_kselftest.sh of the series' tree, on a kernel with neither the
+        # probe interface nor the test module: every subtest skips, and
+        # the programs exit 0, so the runner says "ok"
+        p = ktap.parse_tree(data("run_kselftest.out"))
+        self.assertEqual(p.plan, 2)
+        self.assertEqual([(r["name"], r["status"], r["plan"]) for r in p.results],
+                         [("selftests: memory-hotplug: probe_test", "pass", 7),
+                          ("selftests: memory-hotplug: hotremove_test", "pass", 5)])
+        self.assertTrue(all(s["status"] == "skip" for r in p.results
+                            for s in r["subtests"]))
+
+    def test_real_run_kselftest_skip_output(self):
+        # the same after 'selftests/memory-hotplug: exit 4 when the
+        # interface under test is absent': the runner says SKIP
+        p = ktap.parse_tree(data("run_kselftest_skip.out"))
+        self.assertEqual([(r["name"], r["status"], r["plan"]) for r in p.results],
+                         [("selftests: memory-hotplug: probe_test", "skip", 0),
+                          ("selftests: memory-hotplug: hotremove_test", "skip", 0)])
+
     def test_ktap_v1_indented_subtests(self):
         text = ("KTAP version 1\n1..2\n    KTAP version 1\n    # Subtest: s\n"
                 "    1..2\n    ok 1 a\n    not ok 2 b # TODO not done\n"

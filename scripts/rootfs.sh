@@ -30,8 +30,9 @@ work=$(mktemp -d "$B/rootfs/tmp.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 # >>> base: this part (up to the end marker) is hashed into the cache key
-PKGS="busybox-static util-linux ndctl daxctl stress-ng numactl kmod bash bc"
-# bash and bc: mem-on-off-test.sh runs under bash and calls bc
+PKGS="busybox-static util-linux ndctl daxctl stress-ng numactl kmod bash bc coreutils"
+# bash and bc: mem-on-off-test.sh runs under bash and calls bc; coreutils:
+# run_kselftest.sh wants GNU timeout (--foreground; busybox has none)
 TRIM="usr/share/doc usr/share/man usr/share/info usr/share/locale
 	usr/share/lintian usr/share/bug usr/share/bash-completion usr/share/gdb
 	usr/share/X11 usr/share/perl5 usr/share/debconf usr/share/common-licenses
@@ -227,6 +228,18 @@ for f in "$selftests"/memory-hotplug/*; do
 	*) cp -p "$f" "$ov/selftests/memory-hotplug/" ;;
 	esac
 done
+# The same selftests as kernel CI installs them: the tree's own kselftest
+# install target (static, for this arch) with run_kselftest.sh, in /kselftest.
+if [ -f "$selftests/run_kselftest.sh" ]; then
+	kst=$work/kselftest-build
+	make -s -C "$selftests" TARGETS=memory-hotplug ARCH="$(karch "$arch")" \
+		CROSS_COMPILE="$cross" O="$kst" INSTALL_PATH="$ov/kselftest" \
+		${hdr:+KHDR_INCLUDES="-isystem $hdr/usr/include"} USERLDFLAGS=-static \
+		USERCFLAGS="-ffile-prefix-map=$tree/=" install >"$work/kselftest.log" 2>&1 ||
+		{ tail -n 20 "$work/kselftest.log" >&2; die "kselftest install (memory-hotplug) failed for $arch"; }
+	[ -x "$ov/kselftest/run_kselftest.sh" ] || die "kselftest install left no run_kselftest.sh"
+	step "rootfs: $arch: kselftest install: $(tr '\n' ' ' < "$ov/kselftest/kselftest-list.txt")"
+fi
 # modules.builtin(.modinfo) of every kernel built for this arch (base,
 # patched, ...: they share this rootfs and the release string), each with
 # the kernel's `uname -v`. /init installs the one of the running kernel in
