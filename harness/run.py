@@ -11,6 +11,7 @@ import json
 import os
 import pkgutil
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -279,6 +280,13 @@ def _run_unit(mod, arch, kernel, outdir, t):
             e = GuestError(f"scenario timeout ({timeout}s): {e}")
         t.check("guest", False, e)
     except Exception as e:
+        if isinstance(e, (EOFError, OSError)):
+            # QMP or the console closed: QEMU may take a moment to exit
+            for vm in t.vms:
+                try:
+                    vm.proc and vm.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    pass
         dead = [vm.name for vm in t.vms if vm.proc and not vm.alive()]
         if dead:
             # the guest died under the scenario (QMP or the console gone)
