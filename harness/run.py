@@ -6,6 +6,7 @@ usage: python3 -m harness.run [--arch A,..] [--kernel base,patched,unfixed]
 """
 import argparse
 import concurrent.futures
+import functools
 import importlib
 import json
 import os
@@ -131,8 +132,15 @@ class Context:
             vm.stop()
 
 
+def kernel_kind(kernel):
+    """base, patched, unfixed, upto or custom: what an XFAIL key, RACY and
+    the column order go by ("upto-0005" is an upto kernel)."""
+    return "upto" if kernel.startswith("upto-") else kernel
+
+
+@functools.lru_cache(maxsize=None)
 def series_patches():
-    """[(number, subject)] of series/series, in order."""
+    """((number, subject), ...) of series/series, in order (read once)."""
     out = []
     with open(os.path.join(TOP, "series", "series")) as f:
         names = [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
@@ -153,7 +161,7 @@ def series_patches():
                     subject += cont
                 break
         out.append((n, re.sub(r"^\s*\[[^]]*\]\s*", "", subject).strip()))
-    return out
+    return tuple(out)
 
 
 def upto_kernel(mod, arch):
@@ -261,7 +269,7 @@ def _run_unit(mod, arch, kernel, outdir, t):
     unit = {"arch": arch, "kernel": kernel, "scenario": name,
             "logs": os.path.relpath(outdir, rundir)}
     t0 = time.monotonic()
-    kind = "upto" if kernel.startswith("upto-") else kernel
+    kind = kernel_kind(kernel)
     xfail = mod.XFAIL.get((arch, kind)) or mod.XFAIL.get((arch, "*"))
     timeout = mod.TIMEOUT
     timer = threading.Timer(timeout, lambda: [vm.stop() for vm in t.vms])
@@ -325,7 +333,7 @@ def write_tables(rundir, units, checks):
     with open(os.path.join(rundir, "results.json"), "w") as f:
         json.dump(data, f, indent=1)
     def kind(k):
-        k = "upto" if k.startswith("upto-") else k
+        k = kernel_kind(k)
         return KERNELS.index(k) if k in KERNELS else len(KERNELS)
     cols = sorted({(u["arch"], u["kernel"]) for u in units},
                   key=lambda c: (ARCHES.index(c[0]), kind(c[1]), c[1]))
@@ -414,9 +422,9 @@ def main():
             print(f"{name:24} {','.join(mod.ARCHES):24} {doc}")
         return 0
     if args.upto_kernels:
-        for k in sorted({(a, upto_kernel(m, a)) for m in scen.values()
-                         for a in ARCHES if upto_kernel(m, a)}):
-            print(k[0], int(k[1][len("upto-"):]))
+        wanted = {(a, upto_kernel(m, a)) for m in scen.values() for a in ARCHES}
+        for a, k in sorted(w for w in wanted if w[1]):
+            print(a, int(k[len("upto-"):]))
         return 0
 
     def pick(value, allowed, what):
@@ -482,7 +490,7 @@ def main():
                     todo.append((name, arch, kernel))
 
     if args.print_kernels:
-        kinds = {"upto" if k.startswith("upto-") else k for _, _, k in todo}
+        kinds = {kernel_kind(k) for _, _, k in todo}
         print(" ".join(k for k in KERNELS + ["custom"] if k in kinds))
         return 0
 
