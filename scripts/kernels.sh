@@ -97,29 +97,19 @@ build_inputs() {
 	git -C "$LINUX" diff --name-only "$2^" "$2" | grep "^arch/$ka/" || true
 }
 
-# keep_unfixed ARCH: copy what the harness boots from the patched build
-# dir, which holds the unfixed commit right now, to ARCH-unfixed
-keep_unfixed() {
-	copy_out "$B/out/$1-patched" "$B/out/$1-unfixed" &&
-		echo "$unfixed $cfg" > "$B/out/$1-unfixed/.memhp-rev"
+# keep ARCH DIR REV: copy what the harness boots from the patched build
+# dir, which holds REV right now, to DIR (ARCH-unfixed, ARCH-upto-NNNN)
+keep() {
+	copy_out "$B/out/$1-patched" "$2" && echo "$3 $cfg" > "$2/.memhp-rev"
 }
-
-# upto_of ARCH N: the commit of patch N, if the scenarios want it kept for ARCH
+# kept DIR REV: DIR holds REV's kernel, built with this config
+kept() {
+	[ -f "$1/boot-image" ] && [ "$(cat "$1/.memhp-rev" 2>/dev/null)" = "$2 $cfg" ]
+}
+unfixed_dir() { printf '%s/out/%s-unfixed' "$B" "$1"; }
+# upto_wanted ARCH N: the scenarios want the series up to patch N for ARCH
 upto_wanted() { printf '%s\n' "$uptos" | grep -qx "$1 $2"; }
 upto_dir() { printf '%s/out/%s-upto-%04d' "$B" "$1" "$2"; }
-upto_ready() {
-	[ -f "$(upto_dir "$1" "$2")/boot-image" ] &&
-		[ "$(cat "$(upto_dir "$1" "$2")/.memhp-rev" 2>/dev/null)" = "$3 $cfg" ]
-}
-keep_upto() {
-	copy_out "$B/out/$1-patched" "$(upto_dir "$1" "$2")" &&
-		echo "$3 $cfg" > "$(upto_dir "$1" "$2")/.memhp-rev"
-}
-
-unfixed_ready() {
-	[ -f "$B/out/$1-unfixed/boot-image" ] &&
-		[ "$(cat "$B/out/$1-unfixed/.memhp-rev" 2>/dev/null)" = "$unfixed $cfg" ]
-}
 
 rc=0
 kinds=${KERNELS:-base patched unfixed upto}
@@ -129,11 +119,11 @@ for arch in $arches; do
 		step "kernels: $arch base (unpatched)"
 		build "$arch" "$base" "$B/out/$arch-base" "build $arch base" || rc=1
 	fi
-	if [[ " $kinds " = *" unfixed "* ]] && ! unfixed_ready "$arch" &&
+	if [[ " $kinds " = *" unfixed "* ]] && ! kept "$(unfixed_dir "$arch")" "$unfixed" &&
 	   { [ "${BISECT:-1}" != 1 ] || [[ " $kinds " != *" patched "* ]]; }; then
 		step "kernels: $arch unfixed (the series' tests without its fixes)"
 		if build "$arch" "$unfixed" "$B/out/$arch-patched" "build $arch unfixed" force; then
-			keep_unfixed "$arch"
+			keep "$arch" "$(unfixed_dir "$arch")" "$unfixed"
 		else
 			rc=1
 		fi
@@ -143,10 +133,10 @@ for arch in $arches; do
 		n=0
 		for c in "${commits[@]}"; do
 			n=$((n + 1))
-			upto_wanted "$arch" "$n" && ! upto_ready "$arch" "$n" "$c" || continue
+			upto_wanted "$arch" "$n" && ! kept "$(upto_dir "$arch" "$n")" "$c" || continue
 			step "kernels: $arch up to patch $n"
 			if build "$arch" "$c" "$B/out/$arch-patched" "build $arch upto-$(printf %04d "$n")" force; then
-				keep_upto "$arch" "$n" "$c"
+				keep "$arch" "$(upto_dir "$arch" "$n")" "$c"
 			else
 				rc=1
 			fi
@@ -160,21 +150,21 @@ for arch in $arches; do
 		subj=$(git -C "$LINUX" log -1 --format=%s "$c")
 		name="build $arch $(printf %04d "$n") $subj"
 		if [[ " $kinds " = *" upto "* ]] && upto_wanted "$arch" "$n" &&
-		   ! upto_ready "$arch" "$n" "$c"; then
+		   ! kept "$(upto_dir "$arch" "$n")" "$c"; then
 			step "kernels: $arch patch $n/${#commits[@]}: $subj (kept as upto-$(printf %04d "$n"))"
 			if build "$arch" "$c" "$B/out/$arch-patched" "$name" force; then
-				keep_upto "$arch" "$n" "$c"
-				[ "$c" != "$unfixed" ] || ! [[ " $kinds " = *" unfixed "* ]] || keep_unfixed "$arch"
+				keep "$arch" "$(upto_dir "$arch" "$n")" "$c"
+				[ "$c" != "$unfixed" ] || ! [[ " $kinds " = *" unfixed "* ]] || keep "$arch" "$(unfixed_dir "$arch")" "$unfixed"
 			else
 				rc=1
 			fi
 			continue
 		fi
 		if [ "$c" = "$unfixed" ] && [[ " $kinds " = *" unfixed "* ]] &&
-		   ! unfixed_ready "$arch"; then
+		   ! kept "$(unfixed_dir "$arch")" "$unfixed"; then
 			step "kernels: $arch patch $n/${#commits[@]}: $subj (kept as unfixed)"
 			if build "$arch" "$c" "$B/out/$arch-patched" "$name" force; then
-				keep_unfixed "$arch"
+				keep "$arch" "$(unfixed_dir "$arch")" "$unfixed"
 			else
 				rc=1
 			fi
