@@ -47,11 +47,6 @@ missing() {
 qemu_major() {
 	qemu-system-aarch64 --version 2>/dev/null | sed -n 's/.*version \([0-9]*\)\..*/\1/p'
 }
-meson_ok() {
-	local v
-	v=$(meson --version 2>/dev/null) || return 1
-	dpkg --compare-versions "$v" ge 1.5.0
-}
 host_ok() {
 	[ -z "$(missing)" ] && [ "$(qemu_major)" -ge 10 ] 2>/dev/null && meson_ok
 }

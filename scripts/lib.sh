@@ -59,6 +59,13 @@ check_result() {
 		>> "$MEMHP_CHECKS"
 }
 
+# meson_ok: meson is new enough for our QEMU build (bookworm-backports)
+meson_ok() {
+	local v
+	v=$(meson --version 2>/dev/null) || return 1
+	dpkg --compare-versions "$v" ge 1.5.0
+}
+
 # configs_hash: what the kernel configuration depends on in this repo
 configs_hash() { cat "$TOP"/configs/*.config | sha256sum | cut -c1-16; }
 

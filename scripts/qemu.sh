@@ -61,7 +61,6 @@ while [ $# -gt 0 ]; do
 done
 [ -f "$QDIR/series" ] || die "$QDIR/series is missing"
 
-
 # The patches named by qemu/series, in order (checked to exist).
 patches() {
 	local p
@@ -124,14 +123,10 @@ flock 9
 for t in ninja dpkg-source patch; do
 	command -v "$t" >/dev/null || die "$t is missing: run make deps"
 done
-meson_ok() {
-	local v
-	v=$(meson --version 2>/dev/null) || return 1
-	dpkg --compare-versions "$v" ge 1.5.0
-}
 meson_ok || die "meson >= 1.5 is needed (bookworm-backports): run make deps"
-[ -f "$(dpkg -L opensbi 2>/dev/null | grep '/generic/fw_dynamic.bin$' | head -n1)" ] ||
-	die "opensbi is missing: run make deps"
+# QEMU's default -bios for riscv virt (the source package ships no blobs)
+sbi=$(dpkg -L opensbi 2>/dev/null | grep '/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin$' | head -n1)
+[ -f "$sbi" ] || die "opensbi (generic/fw_dynamic.bin) is missing: run make deps"
 
 # --- source: Debian's patches applied by dpkg-source ---------------------
 work=$B/qemu-src
@@ -210,8 +205,6 @@ install -m 755 "$build/qemu-system-riscv64" "$dest/bin/"
 echo "$firmware" >"$dest/.firmware"
 # The source package ships no firmware blobs (+ds): QEMU's default -bios
 # for riscv virt is Debian's OpenSBI.
-sbi=$(dpkg -L opensbi | grep '/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin$' | head -n1)
-[ -f "$sbi" ] || die "opensbi has no generic/fw_dynamic.bin"
 ln -sf "$sbi" "$dest/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin"
 touch "$dest/.complete"
 rm -rf "$build" "$work"
