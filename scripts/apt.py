@@ -172,7 +172,12 @@ def host_sources(etc_dir=None):
     return changed
 
 
-def run(step, argv, log):
+def apt_errors(lines):
+    """apt's own error and warning lines."""
+    return [ln for ln in lines if re.match(r"(E|Err|W):", ln)]
+
+
+def run(step, argv, log, cwd=None):
     """Run an apt command with its output in LOG; on failure show apt's
     own error lines and say what to re-run."""
     os.makedirs(os.path.dirname(log), exist_ok=True)
@@ -181,12 +186,12 @@ def run(step, argv, log):
         f.write(f"\n$ {' '.join(argv)}\n")
         f.flush()
         r = subprocess.run(argv, stdout=f, stderr=subprocess.STDOUT, env=env,
-                           stdin=subprocess.DEVNULL)
+                           stdin=subprocess.DEVNULL, cwd=cwd)
     if r.returncode == 0:
         return
     with open(log, errors="replace") as f:
         lines = f.read().split(f"$ {' '.join(argv)}\n")[-1].splitlines()
-    errs = [ln for ln in lines if re.match(r"(E|Err|W):", ln)] or lines[-15:]
+    errs = apt_errors(lines) or lines[-15:]
     print(f"error: {step} failed (exit {r.returncode}): {' '.join(argv)}",
           file=sys.stderr)
     for ln in errs:
@@ -283,14 +288,9 @@ def fetch(pkg, suite, refresh=False):
     if os.path.exists(os.path.join(dest, ".complete")):
         return dest
     debs = os.path.join(pdir(), "debs")
-    r = subprocess.run(["apt-get"] + private_opts() +
-                       ["download", "-q", f"{pkg}/{suite}"], cwd=debs,
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        die(f"download of {pkg}/{suite} ({version}) failed:\n  " +
-            "\n  ".join(ln for ln in (r.stdout + r.stderr).splitlines()
-                        if re.match(r"(E|Err|W):", ln)) +
-            f"\n  re-run: {RERUN}")
+    run(f"download of {pkg}/{suite} ({version})",
+        ["apt-get"] + private_opts() + ["download", "-q", f"{pkg}/{suite}"],
+        os.path.join(pdir(), "private.log"), cwd=debs)
     subprocess.run(["rm", "-rf", dest], check=True)
     os.makedirs(dest)
     subprocess.run(["dpkg-deb", "-x", os.path.join(debs, deb), dest],
@@ -337,8 +337,7 @@ def source(pkg, suites, refresh=False):
         if r.returncode == 0 and os.path.exists(dsc):
             open(dsc + ".complete", "w").close()
             return dsc
-        errs = [ln for ln in (r.stdout + r.stderr).splitlines()
-                if re.match(r"(E|Err|W):", ln)]
+        errs = apt_errors((r.stdout + r.stderr).splitlines())
         subprocess.run(["rm", "-rf", d], check=True)
         tried.append(f"{suite} ({version}): " + ("; ".join(errs) or "failed"))
     die(f"no source package of {pkg} could be fetched: " + " | ".join(tried) +
