@@ -24,6 +24,8 @@ they are downloaded and unpacked into the cache, never installed.
                                   prints the .dsc
   (fetch and source use what is cached, without the network, unless
   --refresh: then the archive's current version)
+  apt.py candidate PKG SUITE      the version SUITE has now (private lists,
+                                  refreshed when older than a day)
   apt.py cached PKG               prints what fetch/source left in the cache
                                   (nothing if absent), without the network
 
@@ -344,6 +346,17 @@ def source(pkg, suites, refresh=False):
         f"; re-run: {RERUN}")
 
 
+def candidate(pkg, suite):
+    """The version of PKG that SUITE offers now (no download)."""
+    private_update(max_age_h=24)
+    rc, out, err = private_query(["download", "--print-uris", f"{pkg}/{suite}"])
+    m = re.search(r"'(\S+)' (\S+\.deb) ", out)
+    if rc != 0 or not m:
+        why = ((err or out).strip().splitlines() or ["no candidate"])[-1]
+        die(f"{pkg} is not in {suite} of {archive()}: {why}")
+    return m.group(2).split("_")[1].replace("%3a", ":")
+
+
 def cached(pkg):
     """What fetch or source left for PKG (no network)."""
     hits = glob.glob(os.path.join(pdir(), "debs", pkg, "*", ".complete"))
@@ -389,6 +402,8 @@ def main(argv):
         if not suites:
             die("usage: apt.py source [--refresh] PKG SUITE...")
         print(source(args[0], suites, refresh=refresh))
+    elif cmd == "candidate" and len(args) == 2:
+        print(candidate(args[0], args[1]))
     elif cmd == "cached" and len(args) == 1:
         for c in cached(args[0]):
             print(c)
