@@ -19,8 +19,8 @@ help:
 	@echo "make deps        install everything a run needs (apt; QEMU 10 from"
 	@echo "                 bookworm-backports; trixie firmware and QEMU source cached)"
 	@echo "make fresh-check the README's set-up in a new Debian 12 chroot  [GOAL=deps|demo|test]"
-	@echo "make tree        kernel work tree: Debian's source + series/ as commits"
-	@echo "make series      regenerate series/ from the work tree (git format-patch)"
+	@echo "make tree        kernel work tree: Debian's source + series/BASE as commits"
+	@echo "make series      regenerate series/BASE from the work tree (git format-patch)"
 	@echo "make checkpatch  scripts/checkpatch.pl --strict on every patch"
 	@echo "make kernels     base and patched kernels, patch by patch  [ARCH=...]"
 	@echo "make kernel      one kernel: ARCH=riscv KERNEL=base|patched|unfixed|upto"
@@ -30,7 +30,10 @@ help:
 	@echo "                 [ARCH=arm64 SCENARIO=pcdimm-basic KERNEL_IMAGE=your/Image]"
 	@echo "make run         scenarios only, on built kernels  [ARCH= KERNEL= SCENARIO= JOBS=]"
 	@echo "make list        list the scenarios"
-	@echo "Work tree: \$${MEMHP_BUILD:-~/.cache/memhp}/linux; results: results/latest.md"
+	@echo "BASE=7.3|6.12 picks the kernel base (series/tracks; default: its first"
+	@echo "line) for tree, series, checkpatch, kernels, kernel, rootfs, check, run, test."
+	@echo "Work trees: \$${MEMHP_BUILD:-~/.cache/memhp}/linux (6.12), .../7.3/linux;"
+	@echo "results: results/BASE/latest.md"
 
 deps:
 	scripts/deps.sh
@@ -47,8 +50,7 @@ kernels: tree
 kernel: tree
 	KERNELS="$(subst $(comma), ,$(KERNEL))" BISECT=0 scripts/kernels.sh $(arches)
 rootfs: tree
-	for a in $(arches); do scripts/rootfs.sh $$a $${MEMHP_BUILD:-$$HOME/.cache/memhp}/linux \
-		$${MEMHP_BUILD:-$$HOME/.cache/memhp}/initrd/$$a.cpio || exit 1; done
+	for a in $(arches); do scripts/rootfs.sh --track $$a || exit 1; done
 qemu:
 	scripts/qemu.sh
 demo:

@@ -19,14 +19,20 @@ import time
 import traceback
 
 from machines import common as mcommon
-from . import ktap, report
+from . import ktap, report, track
 from .verdict import Xfail, verdict
 from .vm import VM, GuestError
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.environ.get("MEMHP_BUILD", os.path.expanduser("~/.cache/memhp"))
+# The kernel base (series/tracks; BASE= or --base) and where its kernels
+# and guests are; set again by main() from --base.
+try:
+    BASE = track.current()
+except ValueError as e:
+    sys.exit(f"error: {e}")
+BUILD = track.build_dir(BASE)
 ARCHES = ["arm64", "riscv64", "x86_64"]
-# base: Debian's 6.12; patched: the whole series; unfixed: the series'
+# base: Debian's kernel of the track; patched: the whole series; unfixed: the series'
 # tests without its fixes, for scenarios that list it in their KERNELS;
 # upto: the series up to the patch a scenario's UPTO names for an arch
 # (a bug hidden behind an earlier one on base shows there on its own).
@@ -140,13 +146,13 @@ def kernel_kind(kernel):
 
 @functools.lru_cache(maxsize=None)
 def series_patches():
-    """((number, subject), ...) of series/series, in order (read once)."""
+    """((number, subject), ...) of series/BASE/series, in order (read once)."""
     out = []
-    with open(os.path.join(TOP, "series", "series")) as f:
+    with open(os.path.join(track.series_dir(BASE), "series")) as f:
         names = [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
     for n, name in enumerate(names, 1):
         head = []
-        with open(os.path.join(TOP, "series", name), errors="replace") as f:
+        with open(os.path.join(track.series_dir(BASE), name), errors="replace") as f:
             for line in f:
                 if not line.strip():
                     break
@@ -229,7 +235,8 @@ def load_scenarios():
             if not hasattr(mod, attr):
                 setattr(mod, attr, value)
         for key, x in mod.XFAIL.items():
-            if not isinstance(x, Xfail):
+            # None: no expected failure there (a track where it is fixed)
+            if x is not None and not isinstance(x, Xfail):
                 raise TypeError(f"scenarios/{info.name}.py: XFAIL{key} must be "
                                 "an Xfail naming the checks or the kernel log "
                                 "pattern that must fail")
@@ -263,6 +270,20 @@ def run_unit(mod, arch, kernel, rundir, label=None):
             ACTIVE.pop(id(t), None)
 
 
+def expected(mod, arch, kind):
+    """The unit's Xfail: a key (BASE, arch, kind) for one track comes
+    before (arch, kind) for all, then (arch, "*"); a value None says that
+    nothing is expected to fail there."""
+    for key in ((BASE, arch, kind), (arch, kind), (BASE, arch, "*"), (arch, "*")):
+        if key in mod.XFAIL:
+            return mod.XFAIL[key]
+    return None
+
+
+def racy(mod, arch, kind):
+    return (BASE, arch, kind) in mod.RACY or (arch, kind) in mod.RACY
+
+
 def _run_unit(mod, arch, kernel, outdir, t):
     name = mod.NAME
     rundir = os.path.dirname(outdir)
@@ -270,7 +291,7 @@ def _run_unit(mod, arch, kernel, outdir, t):
             "logs": os.path.relpath(outdir, rundir)}
     t0 = time.monotonic()
     kind = kernel_kind(kernel)
-    xfail = mod.XFAIL.get((arch, kind)) or mod.XFAIL.get((arch, "*"))
+    xfail = expected(mod, arch, kind)
     timeout = mod.TIMEOUT
     timer = threading.Timer(timeout, lambda: [vm.stop() for vm in t.vms])
     try:
@@ -313,7 +334,7 @@ def _run_unit(mod, arch, kernel, outdir, t):
     if "status" not in unit:
         log = "".join(vm.buf for vm in t.vms)
         unit["status"], unit["reason"] = verdict(
-            t.results, xfail, (arch, kind) in mod.RACY, log)
+            t.results, xfail, racy(mod, arch, kind), log)
         if xfail:
             unit["expected"] = {"why": xfail.why, "checks": list(xfail.checks),
                                 "log": xfail.log}
@@ -328,6 +349,22 @@ MARK = {"pass": "PASS", "fail": "FAIL", "skip": "skip", "xfail": "XFAIL",
         "xpass": "XPASS"}
 
 
+def run_header():
+    """Which code and which kernel base a run is of."""
+    def git(*argv, cwd=TOP):
+        r = subprocess.run(["git", "-C", cwd, *argv], capture_output=True,
+                           text=True)
+        return r.stdout.strip() if r.returncode == 0 else ""
+    rev = git("rev-parse", "--short=12", "HEAD") or "?"
+    dirty = " (with uncommitted changes)" if git("status", "--porcelain",
+                                                 "--untracked-files=no") else ""
+    linux = os.path.join(BUILD, "linux")
+    pkg = track.tracks()[BASE][0]
+    ver = git("config", "--get", "memhp.debver", cwd=linux) or "?"
+    return (f"Run of {rev}{dirty} on {time.strftime('%Y-%m-%d')}: kernels "
+            f"from {pkg} {ver} and series/{BASE}.")
+
+
 def write_tables(rundir, units, checks):
     data = {"units": units, "checks": checks}
     with open(os.path.join(rundir, "results.json"), "w") as f:
@@ -337,7 +374,7 @@ def write_tables(rundir, units, checks):
         return KERNELS.index(k) if k in KERNELS else len(KERNELS)
     cols = sorted({(u["arch"], u["kernel"]) for u in units},
                   key=lambda c: (ARCHES.index(c[0]), kind(c[1]), c[1]))
-    lines = ["# Results", ""]
+    lines = [f"# Results: the {BASE} track", "", run_header(), ""]
     if checks:
         lines += ["| check | result | detail |", "|---|---|---|"]
         lines += [f"| {c['name']} | {MARK[c['status']]} | {c.get('detail', '')} |"
@@ -384,7 +421,11 @@ def write_tables(rundir, units, checks):
 
 
 def main():
+    global VERBOSE, BASE, BUILD
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--base", default=BASE, choices=list(track.tracks()),
+                    help="the kernel base (series/tracks; default: $BASE or "
+                         "the first track)")
     ap.add_argument("--arch", default=",".join(ARCHES))
     ap.add_argument("--kernel", default=",".join(KERNELS))
     ap.add_argument("--scenario", default="all")
@@ -392,8 +433,8 @@ def main():
                     help="units (one scenario on one arch and kernel) run at "
                          "once, each its own QEMU (default: $MEMHP_JOBS or 1)")
     ap.add_argument("--checks", help="JSON list of check results to include")
-    ap.add_argument("--out", default=os.path.join(TOP, "results", "runs",
-                                                  time.strftime("%Y%m%d-%H%M%S")))
+    ap.add_argument("--out", help="the run's directory (default: "
+                    "results/runs/BASE-DATE)")
     ap.add_argument("--kernel-image", default=os.environ.get("KERNEL_IMAGE"),
                     help="run on this kernel image instead (the kernel "
                          "'custom'; $KERNEL_IMAGE); one --arch")
@@ -409,11 +450,15 @@ def main():
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="print scenario notes as they happen")
     ap.add_argument("--no-latest", action="store_true",
-                    help="do not update results/latest.{md,json} (only a "
+                    help="do not update results/BASE/latest.* (only a "
                          "run of all arches, kernels and scenarios does)")
     args = ap.parse_args()
-    global VERBOSE
     VERBOSE = args.verbose
+    BASE, BUILD = args.base, track.build_dir(args.base)
+    series_patches.cache_clear()
+    if not args.out:
+        args.out = os.path.join(TOP, "results", "runs",
+                                f"{BASE}-{time.strftime('%Y%m%d-%H%M%S')}")
 
     scen = load_scenarios()
     if args.list:
@@ -516,7 +561,8 @@ def main():
                               enumerate(todo)))
     stop.set()
     write_tables(args.out, units, checks)
-    latest = os.path.join(TOP, "results")
+    latest = os.path.join(TOP, "results", BASE)
+    os.makedirs(latest, exist_ok=True)
     # Only a run of everything stands for the suite's latest results.
     full = (set(arches) == set(ARCHES) and set(kernels) == set(KERNELS)
             and set(names) == set(scen))

@@ -30,8 +30,8 @@ if [ -z "${KERNEL_IMAGE:-}" ]; then
 	# shellcheck disable=SC2086
 	KERNELS="$kinds" BISECT=0 "$TOP/scripts/kernels.sh" "$arch"
 fi
-worktree "$B/src/linux" "$(git -C "$LINUX" rev-parse series)"
-"$TOP/scripts/rootfs.sh" "$arch" "$B/src/linux" "$B/initrd/$arch.cpio"
+worktree "$T/src/linux" "$(git -C "$LINUX" rev-parse series)"
+"$TOP/scripts/rootfs.sh" "$arch" "$T/src/linux" "$T/initrd/$arch.cpio"
 if [ "$arch" = riscv64 ]; then
 	MEMHP_QEMU_SYSTEM_RISCV64=$("$TOP/scripts/qemu.sh" | tail -n1)
 	export MEMHP_QEMU_SYSTEM_RISCV64

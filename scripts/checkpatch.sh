@@ -1,5 +1,5 @@
 #!/bin/bash
-# checkpatch.sh: scripts/checkpatch.pl --strict on every patch of series/.
+# checkpatch.sh: scripts/checkpatch.pl --strict on every patch of series/$BASE.
 # Its "does MAINTAINERS need updating?" warning fires for every added file;
 # instead of it, check that MAINTAINERS really covers each added file.
 set -euo pipefail
@@ -12,36 +12,36 @@ cp=$LINUX/scripts/checkpatch.pl
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 known=$TOP/scripts/upstream-commits.txt
-[ -x "$cp" ] || die "no $cp: run 'make tree' first"
+[ -x "$cp" ] || die "no $cp: run 'make tree BASE=$BASE' first"
 rc=0
 while read -r p; do
 	case $p in ''|'#'*) continue ;; esac
 	uncovered=
-	for f in $(sed -n 's/^ create mode [0-7]* //p' "$TOP/series/$p"); do
+	for f in $(sed -n 's/^ create mode [0-7]* //p' "$SERIES/$p"); do
 		(cd "$LINUX" && perl scripts/get_maintainer.pl --no-git \
 			--no-git-fallback --no-rolestats -f "$f" 2>/dev/null) |
 			grep -qv 'linux-kernel@vger.kernel.org' || uncovered+=" $f"
 	done
 	if [ -n "$uncovered" ]; then
-		check_result "maintainers $p" fail "no MAINTAINERS entry for:$uncovered"
+		check_result "$BASE maintainers $p" fail "no MAINTAINERS entry for:$uncovered"
 		rc=1
 	fi
-	bad_fixes=$(sed -n 's/^Fixes: \([0-9a-f]\{12\}\) ("\(.*\)")$/\1 \2/p' "$TOP/series/$p" |
+	bad_fixes=$(sed -n 's/^Fixes: \([0-9a-f]\{12\}\) ("\(.*\)")$/\1 \2/p' "$SERIES/$p" |
 		while read -r line; do
 			grep -qxF "$line" "$known" || echo "$line"
 		done)
-	if [ "$(grep -c '^Fixes:' "$TOP/series/$p")" != "$(sed -n 's/^Fixes: [0-9a-f]\{12\} (".*")$/x/p' "$TOP/series/$p" | wc -l)" ] ||
+	if [ "$(grep -c '^Fixes:' "$SERIES/$p")" != "$(sed -n 's/^Fixes: [0-9a-f]\{12\} (".*")$/x/p' "$SERIES/$p" | wc -l)" ] ||
 	   [ -n "$bad_fixes" ]; then
-		check_result "fixes-tags $p" fail "malformed or unverified Fixes: ${bad_fixes:-tag}"
+		check_result "$BASE fixes-tags $p" fail "malformed or unverified Fixes: ${bad_fixes:-tag}"
 		rc=1
 	fi
 	if out=$(cd "$scratch" && "$cp" --strict --no-tree --terse --show-types \
-		--ignore FILE_PATH_CHANGES,UNKNOWN_COMMIT_ID "$TOP/series/$p" 2>&1); then
-		check_result "checkpatch $p" pass ""
+		--ignore FILE_PATH_CHANGES,UNKNOWN_COMMIT_ID "$SERIES/$p" 2>&1); then
+		check_result "$BASE checkpatch $p" pass ""
 	else
 		printf '%s\n' "$out" >&2
-		check_result "checkpatch $p" fail "$(printf '%s' "$out" | grep -E 'ERROR|WARNING|CHECK' | head -n 3 | tr '\n' ' ')"
+		check_result "$BASE checkpatch $p" fail "$(printf '%s' "$out" | grep -E 'ERROR|WARNING|CHECK' | head -n 3 | tr '\n' ' ')"
 		rc=1
 	fi
-done < "$TOP/series/series"
+done < "$SERIES/series"
 exit $rc

@@ -7,8 +7,9 @@
 #  - toolchains, QEMU, firmware, mmdebstrap, bookworm's linux-source-6.12
 #    and the build dependencies of our QEMU;
 #  - from trixie, through apt.py's private configuration (downloaded into
-#    the cache, not installed): the qemu source package and the riscv64
-#    UEFI firmware.
+#    the cache, not installed): the qemu source package, the riscv64
+#    UEFI firmware and the kernel source of every track from a newer suite
+#    (series/tracks: linux-source-7.3 from trixie-backports).
 # Does nothing, and asks no network, when all of it is there.
 # --sources-only: only make sure the host's apt sources have what we need.
 set -euo pipefail
@@ -23,7 +24,7 @@ PKGS="linux-source-6.12 build-essential bc bison flex libssl-dev libelf-dev
 	dpkg-dev ninja-build python3-venv pkgconf libglib2.0-dev libfdt-dev
 	libpixman-1-dev zlib1g-dev patch"
 # What apt.py fetches from newer suites into the cache (package suite...).
-FETCH="qemu-efi-riscv64 trixie"
+FETCH="qemu-efi-riscv64 trixie $(awk '!/^#/ && NF && $3 != "-" { printf "%s %s ", $2, $3 }' "$TOP/series/tracks")"
 SOURCES="qemu trixie bookworm-backports"
 APT="python3 $TOP/scripts/apt.py"
 
@@ -54,14 +55,17 @@ fetched_ok() {
 	command -v python3 >/dev/null || return 1
 	# shellcheck disable=SC2086
 	set -- $FETCH
-	[ -n "$($APT cached "$1")" ] || return 1
+	while [ $# -ge 2 ]; do
+		[ -n "$($APT cached "$1")" ] || return 1
+		shift 2
+	done
 	# shellcheck disable=SC2086
 	set -- $SOURCES
 	[ -n "$($APT cached "$1")" ]
 }
 
 if host_ok && fetched_ok; then
-	step "deps: all installed (QEMU $(qemu_major), $SRCPKG $(dpkg-query -W -f='${Version}' $SRCPKG))"
+	step "deps: all installed (QEMU $(qemu_major), linux-source-6.12 $(dpkg-query -W -f='${Version}' linux-source-6.12))"
 	exit 0
 fi
 
@@ -80,7 +84,7 @@ if ! host_ok; then
 	# bookworm's packages first: -t bookworm-backports prefers backports
 	# for every package it installs, so libelf1 would come from there and
 	# bookworm's libelf-dev (= its own libelf1) could not be installed.
-	step "deps: installing toolchains, $SRCPKG, firmware and build tools"
+	step "deps: installing toolchains, linux-source-6.12, firmware and build tools"
 	# shellcheck disable=SC2086
 	$APT install $PKGS
 	step "deps: installing QEMU, OpenSBI and meson from bookworm-backports"
@@ -104,4 +108,4 @@ done
 set -- $SOURCES
 dsc=$($APT source "$@") || exit 1
 step "deps: source package $1: $dsc"
-step "deps: done (QEMU $(qemu_major), $SRCPKG $(dpkg-query -W -f='${Version}' $SRCPKG))"
+step "deps: done (QEMU $(qemu_major), linux-source-6.12 $(dpkg-query -W -f='${Version}' linux-source-6.12))"

@@ -1,7 +1,7 @@
 #!/bin/bash
-# kernels.sh [ARCH...]: build the unpatched (base) and patched kernel for
-# each ARCH. The patched kernel is built patch by patch, so that every
-# patch of the series is shown to build on its own (bisectability); a
+# kernels.sh [ARCH...]: build the unpatched (base) and patched kernel of
+# the track BASE (series/tracks) for each ARCH. The patched kernel is
+# built patch by patch, so that every patch of the series is shown to build on its own (bisectability); a
 # result is cached per commit (its hash covers the whole stack below it)
 # and config, so a warm run only builds what changed.
 # The "unfixed" kernel is the series up to its first patch with a Fixes:
@@ -28,13 +28,17 @@ for c in "${commits[@]}"; do
 	git -C "$LINUX" log -1 --format=%B "$c" | grep -q '^Fixes: ' && break
 	unfixed=$c
 done
+kinds=${KERNELS:-base patched unfixed upto}
 # "ARCH N" for every upto kernel the scenarios ask for
-uptos=$(cd "$TOP" && python3 -m harness.run --upto-kernels) ||
-	die "cannot list the upto kernels the scenarios need"
-stamps=$B/stamps
+uptos=
+if [[ " $kinds " = *" upto "* ]]; then
+	uptos=$(cd "$TOP" && python3 -m harness.run --upto-kernels) ||
+		die "cannot list the upto kernels the scenarios need"
+fi
+stamps=$T/stamps
 mkdir -p "$stamps"
-# One kernels.sh at a time: every build shares the worktree $B/src/linux.
-exec 8>"$B/.kernels.lock"
+# One kernels.sh at a time: every build shares the worktree $T/src/linux.
+exec 8>"$T/.kernels.lock"
 flock 8
 
 # copy_out FROM TO: the files of a build that the harness and rootfs.sh use
@@ -63,14 +67,14 @@ build() {
 	fi
 	# One source path for every build: kbuild passes absolute source
 	# paths to the compiler, so this lets ccache share base and patched.
-	src=$B/src/linux
+	src=$T/src/linux
 	worktree "$src" "$rev"
 	# Every build of an arch happens in one build directory, so that a
 	# patch only compiles what it changes; what the harness boots is
 	# copied out to OUT. (A copy of a whole build directory is no
 	# shortcut: objtool has its directory's path built in, and a rebuilt
 	# objtool makes every x86 object again.)
-	work=$B/kbuild/$arch
+	work=$T/kbuild/$arch
 	log=$stamps/$key.log
 	# Progress lines go through; everything goes to the log.
 	if "$TOP/scripts/kernel.sh" "$arch" "$src" "$work" \
@@ -100,29 +104,28 @@ build_inputs() {
 # keep ARCH DIR REV: copy what the harness boots from the patched build
 # dir, which holds REV right now, to DIR (ARCH-unfixed, ARCH-upto-NNNN)
 keep() {
-	copy_out "$B/out/$1-patched" "$2" && echo "$3 $cfg" > "$2/.memhp-rev"
+	copy_out "$T/out/$1-patched" "$2" && echo "$3 $cfg" > "$2/.memhp-rev"
 }
 # kept DIR REV: DIR holds REV's kernel, built with this config
 kept() {
 	[ -f "$1/boot-image" ] && [ "$(cat "$1/.memhp-rev" 2>/dev/null)" = "$2 $cfg" ]
 }
-unfixed_dir() { printf '%s/out/%s-unfixed' "$B" "$1"; }
+unfixed_dir() { printf '%s/out/%s-unfixed' "$T" "$1"; }
 # upto_wanted ARCH N: the scenarios want the series up to patch N for ARCH
 upto_wanted() { printf '%s\n' "$uptos" | grep -qx "$1 $2"; }
-upto_dir() { printf '%s/out/%s-upto-%04d' "$B" "$1" "$2"; }
+upto_dir() { printf '%s/out/%s-upto-%04d' "$T" "$1" "$2"; }
 
 rc=0
-kinds=${KERNELS:-base patched unfixed upto}
 [ "$unfixed" != "$base" ] || kinds=${kinds/unfixed/}
 for arch in $arches; do
 	if [[ " $kinds " = *" base "* ]]; then
 		step "kernels: $arch base (unpatched)"
-		build "$arch" "$base" "$B/out/$arch-base" "build $arch base" || rc=1
+		build "$arch" "$base" "$T/out/$arch-base" "$BASE build $arch base" || rc=1
 	fi
 	if [[ " $kinds " = *" unfixed "* ]] && ! kept "$(unfixed_dir "$arch")" "$unfixed" &&
 	   { [ "${BISECT:-1}" != 1 ] || [[ " $kinds " != *" patched "* ]]; }; then
 		step "kernels: $arch unfixed (the series' tests without its fixes)"
-		if build "$arch" "$unfixed" "$B/out/$arch-patched" "build $arch unfixed" force; then
+		if build "$arch" "$unfixed" "$T/out/$arch-patched" "$BASE build $arch unfixed" force; then
 			keep "$arch" "$(unfixed_dir "$arch")" "$unfixed"
 		else
 			rc=1
@@ -135,7 +138,7 @@ for arch in $arches; do
 			n=$((n + 1))
 			upto_wanted "$arch" "$n" && ! kept "$(upto_dir "$arch" "$n")" "$c" || continue
 			step "kernels: $arch up to patch $n"
-			if build "$arch" "$c" "$B/out/$arch-patched" "build $arch upto-$(printf %04d "$n")" force; then
+			if build "$arch" "$c" "$T/out/$arch-patched" "$BASE build $arch upto-$(printf %04d "$n")" force; then
 				keep "$arch" "$(upto_dir "$arch" "$n")" "$c"
 			else
 				rc=1
@@ -148,11 +151,11 @@ for arch in $arches; do
 		n=$((n + 1))
 		[ "$c" = "$tip" ] || [ "${BISECT:-1}" = 1 ] || continue
 		subj=$(git -C "$LINUX" log -1 --format=%s "$c")
-		name="build $arch $(printf %04d "$n") $subj"
+		name="$BASE build $arch $(printf %04d "$n") $subj"
 		if [[ " $kinds " = *" upto "* ]] && upto_wanted "$arch" "$n" &&
 		   ! kept "$(upto_dir "$arch" "$n")" "$c"; then
 			step "kernels: $arch patch $n/${#commits[@]}: $subj (kept as upto-$(printf %04d "$n"))"
-			if build "$arch" "$c" "$B/out/$arch-patched" "$name" force; then
+			if build "$arch" "$c" "$T/out/$arch-patched" "$name" force; then
 				keep "$arch" "$(upto_dir "$arch" "$n")" "$c"
 				[ "$c" != "$unfixed" ] || ! [[ " $kinds " = *" unfixed "* ]] || keep "$arch" "$(unfixed_dir "$arch")" "$unfixed"
 			else
@@ -163,7 +166,7 @@ for arch in $arches; do
 		if [ "$c" = "$unfixed" ] && [[ " $kinds " = *" unfixed "* ]] &&
 		   ! kept "$(unfixed_dir "$arch")" "$unfixed"; then
 			step "kernels: $arch patch $n/${#commits[@]}: $subj (kept as unfixed)"
-			if build "$arch" "$c" "$B/out/$arch-patched" "$name" force; then
+			if build "$arch" "$c" "$T/out/$arch-patched" "$name" force; then
 				keep "$arch" "$(unfixed_dir "$arch")" "$unfixed"
 			else
 				rc=1
@@ -178,10 +181,10 @@ for arch in $arches; do
 			continue
 		fi
 		step "kernels: $arch patch $n/${#commits[@]}: $subj"
-		build "$arch" "$c" "$B/out/$arch-patched" "$name" || rc=1
+		build "$arch" "$c" "$T/out/$arch-patched" "$name" || rc=1
 	done
 	if [ ${#commits[@]} -eq 0 ]; then
-		build "$arch" "$tip" "$B/out/$arch-patched" "build $arch patched" || rc=1
+		build "$arch" "$tip" "$T/out/$arch-patched" "$BASE build $arch patched" || rc=1
 	fi
 done
 exit $rc

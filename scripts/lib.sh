@@ -3,9 +3,25 @@
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 B=${MEMHP_BUILD:-$HOME/.cache/memhp}
-LINUX=${MEMHP_LINUX:-$B/linux}
-TARBALL=${MEMHP_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
-SRCPKG=linux-source-6.12
+# The kernel base: one track per line of series/tracks (the first is the
+# default). A track has its series in series/BASE and its work tree and
+# builds in T; the 6.12 track keeps the cache paths it always had.
+BASE=${BASE:-$(awk '!/^#/ && NF { print $1; exit }' "$TOP/series/tracks")}
+read -r SRCPKG SRCSUITE T < <(awk -v b="$BASE" '!/^#/ && $1 == b { print $2, $3, $4 }' \
+	"$TOP/series/tracks") || {
+	printf 'error: BASE=%s: no such track (series/tracks has: %s)\n' "$BASE" \
+		"$(awk '!/^#/ && NF { printf "%s ", $1 }' "$TOP/series/tracks")" >&2
+	exit 2
+}
+[ "$SRCSUITE" != - ] || SRCSUITE=
+T=$B/$T
+T=${T%/.}
+export BASE
+SERIES=$TOP/series/$BASE
+LINUX=${MEMHP_LINUX:-$T/linux}
+# The source tarball: installed (suite "-") or unpacked from the .deb in
+# the private apt cache; source_tarball finds it and its version.
+TARBALL=${MEMHP_TARBALL:-}
 ARCHES="arm64 riscv64 x86_64"
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
 _t0=${_MEMHP_T0:-$(date +%s)}
@@ -43,9 +59,28 @@ karch() {
 	esac
 }
 
+# source_tarball: TARBALL set to the track's source tarball, SRCVER to its
+# Debian version (fetched first for a track from a newer suite)
+source_tarball() {
+	local dir
+	if [ -z "$SRCSUITE" ]; then
+		SRCVER=$(dpkg-query -W -f='${Version}' "$SRCPKG" 2>/dev/null) ||
+			die "$SRCPKG is not installed: make deps"
+		: "${TARBALL:=/usr/src/$SRCPKG.tar.xz}"
+	else
+		# the cached version if there is one: a newer one in the archive
+		# is only announced (deps.sh), the series was made on this one
+		dir=$(python3 "$TOP/scripts/apt.py" fetch "$SRCPKG" "$SRCSUITE") ||
+			die "cannot download $SRCPKG from $SRCSUITE (above); re-run: make deps BASE=$BASE"
+		SRCVER=$(basename "$dir")
+		: "${TARBALL:=$dir/usr/src/$SRCPKG.tar.xz}"
+	fi
+	[ -r "$TARBALL" ] || die "$TARBALL is missing: make deps BASE=$BASE"
+}
+
 # series_hash: one hash over the series folder (what is applied)
 series_hash() {
-	(cd "$TOP/series" && cat series; cat 0000-cover-letter.patch 2>/dev/null; while read -r p; do
+	(cd "$SERIES" && cat series; cat 0000-cover-letter.patch 2>/dev/null; while read -r p; do
 		[ -n "$p" ] && cat "$p"; done < series) | sha256sum | cut -c1-16
 }
 

@@ -7,16 +7,26 @@
 #  - an overlay made every time: /init, our guest programs (guest/*.c) and
 #    the tree's memory-hotplug selftests, all static.
 # rootfs.sh --base ARCH only makes (or finds) the cached Debian part: it
-# needs no kernel tree, so it can run while the kernels build.
+# needs no kernel tree, so it can run while the kernels build. rootfs.sh
+# --track ARCH makes the initramfs of the track BASE (its series' tree,
+# its kernels, its initrd/ARCH.cpio).
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-usage="usage: rootfs.sh ARCH LINUX_TREE OUT_INITRD | rootfs.sh --base ARCH"
+usage="usage: rootfs.sh ARCH LINUX_TREE OUT_INITRD | rootfs.sh --base ARCH | rootfs.sh --track ARCH"
 base_only=
 if [ "${1:-}" = --base ]; then
 	[ $# = 2 ] || die "$usage"
 	base_only=1 arch=$2
+elif [ "${1:-}" = --track ]; then
+	# the track's (BASE) series tip, into the track's initrd
+	[ $# = 2 ] || die "$usage"
+	git -C "$LINUX" rev-parse -q --verify series >/dev/null ||
+		die "no work tree at $LINUX: make tree BASE=$BASE"
+	worktree "$T/src/linux" "$(git -C "$LINUX" rev-parse series)"
+	arch=$2 tree=$T/src/linux out=$T/initrd/$2.cpio
+	selftests=$tree/tools/testing/selftests
 else
 	[ $# = 3 ] || die "$usage"
 	arch=$1 tree=$(cd "$2" && pwd) out=$3
@@ -246,7 +256,7 @@ fi
 # /lib/modules/$(uname -r) and runs depmod, so that tools that look modules
 # up through libkmod (daxctl: kmem) find them built in.
 kdir=$ov/usr/lib/memhp/kernels
-for k in "$B/out/$arch"-*/; do
+for k in "$T/out/$arch"-*/; do
 	kind=$(basename "$k") img=$k/vmlinux
 	[ -f "$k/modules.builtin" ] && [ -f "$k/modules.builtin.modinfo" ] &&
 		[ -f "$k/boot-image" ] || continue

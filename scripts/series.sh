@@ -1,12 +1,12 @@
 #!/bin/bash
-# Regenerate series/ from the kernel work tree (branch "series" on tag
+# Regenerate series/$BASE from the kernel work tree (branch "series" on tag
 # "base"): git format-patch output, a cover letter made from the branch
 # description, and the "series" file in apply order.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 g() { git_fixed -C "$LINUX" "$@"; }
 
-g rev-parse -q --verify refs/tags/base >/dev/null || die "no work tree at $LINUX: run 'make tree' first"
+g rev-parse -q --verify refs/tags/base >/dev/null || die "no work tree at $LINUX: run 'make tree BASE=$BASE' first"
 [ "$(g symbolic-ref -q --short HEAD)" = series ] || die "$LINUX is not on branch 'series'"
 [ -z "$(g status --porcelain --untracked-files=no)" ] ||
 	die "$LINUX has uncommitted changes: commit them first"
@@ -22,10 +22,10 @@ g format-patch -q -o "$tmp" --cover-letter --cover-from-description=subject \
 date=$(g log -1 --format=%aD series)
 sed -i "s/^Date: .*/Date: $date/" "$tmp/0000-cover-letter.patch"
 
-rm -f "$TOP"/series/*.patch
-(cd "$tmp" && ls -- *.patch | grep -v '^0000-cover-letter.patch$' || true) > "$TOP/series/series"
-cp "$tmp"/*.patch "$TOP/series/"
+rm -f "$SERIES"/*.patch
+(cd "$tmp" && ls -- *.patch | grep -v '^0000-cover-letter.patch$' || true) > "$SERIES/series"
+cp "$tmp"/*.patch "$SERIES/"
 g config memhp.applied "$(series_hash)"
 g config memhp.tip "$(g rev-parse HEAD)"
-step "series: $(wc -l < "$TOP/series/series") patches written to series/"
-git -C "$TOP" status --short -- series
+step "series: $(wc -l < "$SERIES/series") patches written to series/$BASE"
+git -C "$TOP" status --short -- "$SERIES"

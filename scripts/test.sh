@@ -66,9 +66,9 @@ step "test: waiting for the guest userlands and our QEMU"
 wait "${bgpids[@]}"
 trap - EXIT
 cat "$bg/rootfs.log" "$bg/qemu.log" 2>/dev/null | grep -v '^$' >&2 || true
-worktree "$B/src/linux" "$(git -C "$LINUX" rev-parse series)"
+worktree "$T/src/linux" "$(git -C "$LINUX" rev-parse series)"
 for a in $arches; do
-	if "$TOP/scripts/rootfs.sh" "$a" "$B/src/linux" "$B/initrd/$a.cpio"; then
+	if "$TOP/scripts/rootfs.sh" "$a" "$T/src/linux" "$T/initrd/$a.cpio"; then
 		check_result "guest rootfs $a" pass ""
 	else
 		check_result "guest rootfs $a" fail "see above"
