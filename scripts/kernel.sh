@@ -36,8 +36,11 @@ case $arch in
 arm64|riscv64) target=Image; image=arch/$ka/boot/Image ;;
 x86_64) target=bzImage; image=arch/x86/boot/bzImage ;;
 esac
-frags=("$TOP/configs/common.config" "$TOP/configs/$arch.config" "$TOP/configs/debug.config"
-	"$TOP/configs/series.config")
+frags=("$TOP/configs/common.config" "$TOP/configs/$arch.config" "$TOP/configs/debug.config")
+# the track's own fragment (options that differ on its kernel base)
+track_frag=$TOP/configs/track-$BASE.config
+[ ! -f "$track_frag" ] || frags+=("$track_frag")
+frags+=("$TOP/configs/series.config")
 for f in "${frags[@]}"; do [ -f "$f" ] || die "missing config fragment $f"; done
 
 log=$out/build.log
@@ -107,6 +110,17 @@ verify_config() {
 			optional[CONFIG_${BASH_REMATCH[1]}]=1
 		fi
 	done <"$TOP/configs/series.config"
+	# "# gone: CONFIG_X" in the track's fragment: the base has no X any
+	# more (its shared fragments still ask for it for the other tracks)
+	if [ -f "$track_frag" ]; then
+		while IFS= read -r line; do
+			[[ $line =~ ^#\ gone:\ CONFIG_([A-Za-z0-9_]+) ]] || continue
+			if grep -rqsx --include='Kconfig*' "config ${BASH_REMATCH[1]}" "$src"; then
+				bad+=("CONFIG_${BASH_REMATCH[1]}: $track_frag says it is gone, but the tree defines it")
+			fi
+			optional[CONFIG_${BASH_REMATCH[1]}]=1
+		done <"$track_frag"
+	fi
 	for sym in "${order[@]}"; do
 		[ -z "${optional[$sym]+x}" ] || continue
 		val=${want[$sym]}

@@ -101,8 +101,17 @@ meson_ok() {
 	dpkg --compare-versions "$v" ge 1.5.0
 }
 
+# config_fragments: configs/*.config of this track: the shared ones and
+# its own track-BASE.config, if it has one
+config_fragments() {
+	local f
+	for f in "$TOP"/configs/*.config; do
+		case ${f##*/} in track-*) [ "${f##*/}" = "track-$BASE.config" ] || continue ;; esac
+		echo "$f"
+	done
+}
 # configs_hash: what the kernel configuration depends on in this repo
-configs_hash() { cat "$TOP"/configs/*.config | sha256sum | cut -c1-16; }
+configs_hash() { config_fragments | xargs cat | sha256sum | cut -c1-16; }
 
 # worktree DIR REV: a detached work tree of $LINUX at REV (created or moved;
 # only files that differ are touched, so out-of-tree builds stay incremental)
