@@ -1,10 +1,11 @@
 #!/bin/bash
-# test.sh [runner options]: the whole suite. Installs what is missing,
-# prepares the tree, checks the series (applies, checkpatch --strict,
-# every patch builds on its own), builds base and patched kernels, the
-# guests and our QEMU for riscv64 (scripts/qemu.sh), then runs every
-# scenario on arm64, riscv64 and x86_64 against both kernels. Ends with
-# "N passed, N failed, N skipped".
+# test.sh [runner options]: the whole suite of the track BASE. Installs
+# what is missing, prepares the tree, checks the series (applies,
+# checkpatch --strict, every patch builds on its own), checks that the
+# other tracks' series apply and pass checkpatch, builds base and patched
+# kernels, the guests and our QEMU for riscv64 (scripts/qemu.sh), then
+# runs every scenario on arm64, riscv64 and x86_64 against both kernels.
+# Ends with "N passed, N failed, N skipped".
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -49,12 +50,25 @@ case " $arches " in
 esac
 step "test: preparing the kernel tree"
 if "$TOP/scripts/tree.sh"; then
-	check_result "series applies to $SRCPKG" pass ""
+	check_result "$BASE series applies to $SRCPKG" pass ""
 else
-	check_result "series applies to $SRCPKG" fail "see above"
+	check_result "$BASE series applies to $SRCPKG" fail "see above"
 	die "the series does not apply; nothing else can run"
 fi
 "$TOP/scripts/checkpatch.sh"
+# The other tracks: their series applies to their base and passes
+# checkpatch (their kernels and scenarios: make test BASE=...). A track
+# whose source cannot be had is a failed check, not the end of the run.
+for t in $(awk '!/^#/ && NF { print $1 }' "$TOP/series/tracks"); do
+	[ "$t" != "$BASE" ] || continue
+	step "test: the $t track: its series on its base, checkpatch"
+	if BASE=$t "$TOP/scripts/tree.sh"; then
+		check_result "$t series applies to $(awk -v t="$t" '$1 == t { print $2 }' "$TOP/series/tracks")" pass ""
+		BASE=$t "$TOP/scripts/checkpatch.sh" || true
+	else
+		check_result "$t series applies to $(awk -v t="$t" '$1 == t { print $2 }' "$TOP/series/tracks")" fail "see above"
+	fi
+done
 if (cd "$TOP" && python3 -m harness.selftest 2>"$B/harness-selftest.log"); then
 	check_result "harness self-test" pass ""
 else
