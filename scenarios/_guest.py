@@ -171,7 +171,7 @@ def wait_blocks_state(vm, blocks, state, timeout=120):
         pass
 
 
-# Where 6.12 riscv Oopses when it frees a vmemmap PMD leaf that memory
+# Where unpatched riscv Oopses when it frees a vmemmap PMD leaf that memory
 # which stays still uses: in the free itself, or later, when the page
 # allocator touches the struct pages of that memory.
 RISCV_VMEMMAP_OOPS = r"epc : free_vmemmap_storage[\w.]*\+"
@@ -182,7 +182,7 @@ def xfail_riscv_vmemmap(symptom, subsections=False, log=RISCV_VMEMMAP_OOPS):
     the kernel log pattern LOG (the Oops site)."""
     cause = ("sub-sections; 56-byte struct page" if subsections else
              "56-byte struct page: a 128 MiB block's memmap is 1.75 MiB")
-    return Xfail(f"6.12 riscv frees vmemmap PMD leaves shared with memory that "
+    return Xfail(f"unpatched riscv frees vmemmap PMD leaves shared with memory that "
                  f"stays ({cause}): {symptom} (fixed by 'riscv: mm: do not "
                  "share vmemmap PMD leaves ...')", log=log)
 

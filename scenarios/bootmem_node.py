@@ -10,10 +10,10 @@ ARCH_SKIP = {"x86_64": "device-tree scenario (x86 marks hotpluggable memory "
 from harness.verdict import Xfail
 
 XFAIL = {
-    ("arm64", "base"): Xfail("6.12 drops the DT hotpluggable flag in NUMA init "
+    ("arm64", "base"): Xfail("the unpatched kernel drops the DT hotpluggable flag in NUMA init "
                              "(no ZONE_MOVABLE) and refuses to offline any boot "
                              "memory", checks="node1_movable"),
-    ("riscv64", "base"): Xfail("6.12 drops the DT hotpluggable flag in NUMA "
+    ("riscv64", "base"): Xfail("the unpatched kernel drops the DT hotpluggable flag in NUMA "
                                "init, so movable_node gives no ZONE_MOVABLE",
                                checks="node1_movable"),
 }

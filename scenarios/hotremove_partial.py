@@ -30,6 +30,16 @@ XFAIL = {
         "and the 1 GiB linear-map leaf is cleared whole; " + _ZONES,
         log=f"{_UNMAPPED}|{_ZONES_OOPS}"),
     ("x86_64", "unfixed"): Xfail(_ZONES, log=_ZONES_OOPS),
+    # Mainline gives a hot-added block its node up front (no valid_zones
+    # Oops), and arm64 refuses an offline that would split a leaf (the
+    # partial case skips, the range intact): the fixes are riscv's.
+    ("7.3", "arm64", "unfixed"): None,
+    ("7.3", "x86_64", "unfixed"): None,
+    ("7.3", "riscv64", "unfixed"): Xfail(
+        "without the series' riscv fixes, removing one block out of 1 GiB "
+        "added in one go clears the whole 1 GiB linear-map leaf (and vmemmap "
+        "PMD leaves it shares with its neighbours): the rest of the range "
+        "faults", log=_UNMAPPED),
 }
 # Only the valid_zones race is expected on x86_64: a reader that misses the
 # window is no fix (the other arches also fail on their mappings).

@@ -6,7 +6,7 @@ from harness.verdict import Xfail
 
 from ._guest import pmem_regions, xfail_riscv_vmemmap
 
-# 6.12 riscv arch_add_memory() also sets max_pfn to the end of the range just
+# Unpatched riscv arch_add_memory() also sets max_pfn to the end of the range just
 # added, even below the current max_pfn (kpageflags_covers_high_after_low),
 # but base never gets there: turning the raw namespace into devdax Oopses
 # first, on the shared vmemmap leaves.
@@ -15,7 +15,7 @@ XFAIL = {
         "Oops in free_vmemmap_storage when the raw namespace goes for devdax, "
         "before the max_pfn bug can show (see riscv64 upto)"),
     ("riscv64", "upto"): Xfail(
-        "6.12 riscv arch_add_memory() sets max_pfn to the end of the range just "
+        "unpatched riscv arch_add_memory() sets max_pfn to the end of the range just "
         "added, even below the current max_pfn (fixed by 'riscv: mm: do not "
         "lower max_pfn ...')", checks="kpageflags_covers_high_after_low"),
 }
