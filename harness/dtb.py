@@ -1,5 +1,5 @@
-"""Device trees for DT-booted guests: QEMU's own, with edits."""
-import re
+"""Device trees for DT-booted guests: QEMU's own, edited in place with
+fdtput (device-tree-compiler), node by node and property by property."""
 import subprocess
 
 
@@ -12,75 +12,101 @@ def dump(argv, out_dtb):
                    stderr=subprocess.PIPE, timeout=60)
 
 
-def to_dts(dtb):
-    return subprocess.run(["dtc", "-q", "-I", "dtb", "-O", "dts", dtb],
+def to_dts(dtb, sort=False):
+    """The DTB as source text (sorted: nodes and properties in order)."""
+    return subprocess.run(["dtc", "-q", *(["-s"] if sort else []), "-I", "dtb",
+                           "-O", "dts", dtb],
                           check=True, capture_output=True, text=True).stdout
 
 
-def compile_dts(dts, out_dtb):
-    subprocess.run(["dtc", "-q", "-I", "dts", "-O", "dtb", "-o", out_dtb, "-"],
-                   input=dts, check=True, text=True)
-
-
 def cells(value):
-    """A 64-bit value as two 32-bit cells."""
-    return f"0x{value >> 32:x} 0x{value & 0xffffffff:x}"
+    """A 64-bit value as two 32-bit cells (QEMU virt: #address-cells and
+    #size-cells are 2 on arm64 and riscv64)."""
+    return [f"{value >> 32:x}", f"{value & 0xffffffff:x}"]
 
 
-def add_root_nodes(dts, nodes):
-    """Adds node text just before the root node's closing brace."""
-    end = dts.rstrip().rfind("};")
-    return dts[:end] + nodes + dts[end:]
+class Tree:
+    """A DTB file, changed by fdtput; every call checks what it did."""
 
+    def __init__(self, path):
+        self.path = path
 
-def pmem_nodes(regions):
-    """pmem-region nodes (drivers/nvdimm/of_pmem.c) for (base, size) pairs."""
-    return "".join(
-        f"\n\tpmem@{base:x} {{\n\t\tcompatible = \"pmem-region\";\n"
-        f"\t\treg = <{cells(base)} {cells(size)}>;\n"
-        # a node for the region (dax kmem refuses regions without one)
-        f"\t\tnuma-node-id = <0>;\n\t}};\n"
-        for base, size in regions)
+    def _fdt(self, tool, *args):
+        r = subprocess.run([tool, self.path, *args], capture_output=True,
+                           text=True)
+        if r.returncode:
+            raise ValueError(f"{tool} {' '.join(args)}: "
+                             f"{(r.stderr or r.stdout).strip()}")
+        return r.stdout
 
+    def nodes(self, parent="/"):
+        return self._fdt("fdtget", "-l", parent).split()
 
-def set_memory(dts, base, size, extra_props=""):
-    """Rewrites the reg of the memory node at base (shrinking RAM)."""
-    rx = re.compile(rf"(memory@{base:x} \{{.*?reg = <)[^>]*(>;)", re.S)
-    if not rx.search(dts):
-        raise ValueError(f"no memory@{base:x} node in the DTB")
-    dts = rx.sub(lambda m: m.group(1) + f"{cells(base)} {cells(size)}" +
-                 m.group(2) + extra_props, dts, count=1)
-    return dts
+    def has(self, node):
+        parent, _, name = node.rpartition("/")
+        return name in self.nodes(parent or "/")
 
+    def mknode(self, node):
+        if self.has(node):
+            raise ValueError(f"the DTB has {node} already")
+        self._fdt("fdtput", "-c", node)
 
-def memory_node(base, size, numa_node=None, hotpluggable=False, name="memory"):
-    """Text of a memory node (for add_root_nodes). arm64 QEMU replaces
-    memory@ nodes with its own: another name keeps a node there."""
-    props = ""
-    if hotpluggable:
-        props += "\t\thotpluggable;\n"
-    if numa_node is not None:
-        props += f"\t\tnuma-node-id = <{numa_node}>;\n"
-    return (f"\n\t{name}@{base:x} {{\n\t\tdevice_type = \"memory\";\n"
-            f"\t\treg = <{cells(base)} {cells(size)}>;\n{props}\t}};\n")
+    def put(self, node, prop, *values, kind="x"):
+        """kind x: 32-bit cells (hex); s: a string; no values: an empty
+        (boolean) property."""
+        if not self.has(node):
+            raise ValueError(f"no {node} node in the DTB")
+        self._fdt("fdtput", *(["-t", kind] if values else []), node, prop,
+                  *values)
+
+    def set_reg(self, node, base, size):
+        self.put(node, "reg", *cells(base), *cells(size))
+
+    def set_memory(self, base, size, numa_node=None):
+        """Rewrites the reg of the memory node at base (shrinking RAM)."""
+        node = f"/memory@{base:x}"
+        self.set_reg(node, base, size)
+        if numa_node is not None:
+            self.put(node, "numa-node-id", f"{numa_node:x}")
+
+    def add_memory(self, base, size, numa_node=None, hotpluggable=False,
+                   name="memory"):
+        """A memory node. arm64 QEMU replaces memory@ nodes with its own:
+        another name keeps a node there."""
+        node = f"/{name}@{base:x}"
+        self.mknode(node)
+        self.put(node, "device_type", "memory", kind="s")
+        self.set_reg(node, base, size)
+        if numa_node is not None:
+            self.put(node, "numa-node-id", f"{numa_node:x}")
+        if hotpluggable:
+            self.put(node, "hotpluggable")
+
+    def add_pmem(self, base, size):
+        """A pmem-region node (drivers/nvdimm/of_pmem.c), on node 0 (dax
+        kmem refuses regions without a node)."""
+        node = f"/pmem@{base:x}"
+        self.mknode(node)
+        self.put(node, "compatible", "pmem-region", kind="s")
+        self.set_reg(node, base, size)
+        self.put(node, "numa-node-id", "0")
 
 
 def for_guest(argv, cfg, ram_base, workdir, name, shrink_ram=False):
     """QEMU's DTB for argv with the machine config's edits: pmem regions,
-    scenario edits and (shrink_ram) RAM cut to cfg["ram_limit"]. Returns
-    the extra QEMU arguments that pass it (none when nothing is edited)."""
+    the scenario's dtb_edit(tree, ram_base) and (shrink_ram) RAM cut to
+    cfg["ram_limit"]. Returns the extra QEMU arguments that pass it (none
+    when nothing is edited)."""
     shrink = shrink_ram and cfg["ram_limit"] is not None
     if not (cfg["pmem"] or cfg["dtb_edit"] or shrink):
         return []
-    raw = f"{workdir}/{name}.qemu.dtb"
-    dump(argv, raw)
-    dts = to_dts(raw)
-    if shrink:
-        dts = set_memory(dts, ram_base, cfg["ram_limit"])
-    dts = add_root_nodes(dts, pmem_nodes(
-        [(ram_base + off, size) for off, size in cfg["pmem"]]))
-    if cfg["dtb_edit"]:
-        dts = cfg["dtb_edit"](dts, ram_base)
     out = f"{workdir}/{name}.dtb"
-    compile_dts(dts, out)
+    dump(argv, out)
+    tree = Tree(out)
+    if shrink:
+        tree.set_memory(ram_base, cfg["ram_limit"])
+    for off, size in cfg["pmem"]:
+        tree.add_pmem(ram_base + off, size)
+    if cfg["dtb_edit"]:
+        cfg["dtb_edit"](tree, ram_base)
     return ["-dtb", out]

@@ -256,6 +256,58 @@ OOPS_LOG = ("[    4.8] Unable to handle kernel paging request at virtual address
             "[    4.8] epc : free_vmemmap_storage+0x5a/0x8c\n")
 
 
+class DeviceTree(unittest.TestCase):
+    """harness/dtb.py edits a DTB with fdtput: what it writes, and that a
+    wrong edit (no such node, a node twice) is an error, not a no-op."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.path = os.path.join(self.tmp.name, "t.dtb")
+        dts = ("/dts-v1/;\n/ { #address-cells = <2>; #size-cells = <2>;\n"
+               "memory@80000000 { device_type = \"memory\"; "
+               "reg = <0x0 0x80000000 0x0 0xc0000000>; }; };\n")
+        subprocess.run(["dtc", "-q", "-I", "dts", "-O", "dtb", "-o", self.path,
+                        "-"], input=dts, text=True, check=True)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def get(self, node, prop, kind="x"):
+        return subprocess.run(["fdtget", "-t", kind, self.path, node, prop],
+                              capture_output=True, text=True,
+                              check=True).stdout.split()
+
+    def test_edits(self):
+        from harness import dtb
+        G = 1 << 30
+        t = dtb.Tree(self.path)
+        t.set_memory(0x80000000, G, numa_node=0)
+        t.add_memory(0x80000000 + G, 2 * G, 1, hotpluggable=True)
+        t.add_pmem(0x80000000 + 3 * G, 64 << 20)
+        self.assertEqual(self.get("/memory@80000000", "reg"),
+                         ["0", "80000000", "0", "40000000"])
+        self.assertEqual(self.get("/memory@80000000", "numa-node-id"), ["0"])
+        self.assertEqual(self.get("/memory@c0000000", "reg"),
+                         ["0", "c0000000", "0", "80000000"])
+        self.assertEqual(self.get("/memory@c0000000", "numa-node-id"), ["1"])
+        self.assertEqual(self.get("/memory@c0000000", "hotpluggable"), [])
+        self.assertEqual(self.get("/memory@c0000000", "device_type", "s"),
+                         ["memory"])
+        self.assertEqual(self.get("/pmem@140000000", "compatible", "s"),
+                         ["pmem-region"])
+        self.assertEqual(self.get("/pmem@140000000", "reg"),
+                         ["1", "40000000", "0", "4000000"])
+
+    def test_wrong_edits_fail(self):
+        from harness import dtb
+        t = dtb.Tree(self.path)
+        with self.assertRaises(ValueError):
+            t.set_memory(0x40000000, 1 << 30)          # no memory@40000000
+        t.add_pmem(0x100000000, 1 << 26)
+        with self.assertRaises(ValueError):
+            t.add_pmem(0x100000000, 1 << 26)           # the same node twice
+
+
 class Verdict(unittest.TestCase):
     X_CHECK = Xfail("no probe interface", checks="probe_interface")
     X_LOG = Xfail("vmemmap Oops", log=r"epc : free_vmemmap_storage\+")

@@ -15,7 +15,7 @@ DEFAULTS = {
     "append": "",       # extra kernel command line
     "pmem": [],         # [(offset from RAM base, size)] in bytes, DT pmem-region
     "ram_limit": None,  # bytes of RAM the kernel may use (rest: pmem/probe)
-    "dtb_edit": None,   # fn(dts) -> dts, for scenario-specific layouts
+    "dtb_edit": None,   # fn(harness.dtb.Tree, ram_base): scenario layouts
     "extra": [],        # extra QEMU arguments
 }
 

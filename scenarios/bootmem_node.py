@@ -28,18 +28,16 @@ CYCLES = 20
 
 def two_nodes(arch):
     """Device tree edit: RAM as node 0 and node 1, node 1 hotpluggable."""
-    def edit(dts, base):
-        from harness import dtb
+    def edit(tree, base):
         if arch == "riscv64":
             # riscv QEMU uses our DT as is: cut its node, add node 1.
-            dts = dtb.set_memory(dts, base, G, "\n\t\tnuma-node-id = <0>;")
-            return dtb.add_root_nodes(dts, dtb.memory_node(base + G, NODE1, 1,
-                                                           hotpluggable=True))
+            tree.set_memory(base, G, numa_node=0)
+            tree.add_memory(base + G, NODE1, 1, hotpluggable=True)
+            return
         # arm64 QEMU replaces memory@ nodes by one for all RAM without a
         # node id; nodes of another name stay and carry the ids.
-        return dtb.add_root_nodes(dts, dtb.memory_node(base, G, 0, name="ram") +
-                                  dtb.memory_node(base + G, NODE1, 1, name="ram",
-                                                  hotpluggable=True))
+        tree.add_memory(base, G, 0, name="ram")
+        tree.add_memory(base + G, NODE1, 1, name="ram", hotpluggable=True)
     return edit
 
 
