@@ -3,6 +3,7 @@ console filter, the KTAP parser (on real output of kselftest.h and
 kselftest_harness.h programs and on the kernel's own KTAP test files) and
 the verdict of a unit against its expected failure."""
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -306,6 +307,33 @@ class DeviceTree(unittest.TestCase):
         t.add_pmem(0x100000000, 1 << 26)
         with self.assertRaises(ValueError):
             t.add_pmem(0x100000000, 1 << 26)           # the same node twice
+
+
+class Flakes(unittest.TestCase):
+    def test_counts_a_check_that_passed_and_failed(self):
+        from harness import flakes
+
+        def run(status, verdict):
+            return {"units": [{"arch": "arm64", "kernel": "patched",
+                               "scenario": "s", "status": verdict,
+                               "subtests": [{"name": "a", "status": "pass"},
+                                            {"name": "b", "status": status}]}],
+                    "checks": [{"name": "c", "status": "pass"}]}
+        with tempfile.TemporaryDirectory() as d:
+            paths = []
+            for i, (st, v) in enumerate((("pass", "pass"), ("fail", "fail"),
+                                         ("pass", "pass"))):
+                paths.append(os.path.join(d, f"{i}.json"))
+                with open(paths[-1], "w") as f:
+                    json.dump(run(st, v), f)
+            checks, verdicts = flakes.count([flakes.load(p) for p in paths])
+            self.assertTrue(flakes.flaky(checks[("arm64 patched s", "b")]))
+            self.assertFalse(flakes.flaky(checks[("arm64 patched s", "a")]))
+            self.assertFalse(flakes.flaky(checks[("suite", "c")]))
+            self.assertTrue(flakes.flaky(verdicts["arm64 patched s"]))
+            self.assertEqual(flakes.main(paths), 1)
+            self.assertEqual(flakes.main([paths[0], paths[2]]), 0)
+            self.assertEqual(flakes.main(paths[:1]), 2)
 
 
 class Verdict(unittest.TestCase):
