@@ -4,10 +4,11 @@
 # built patch by patch, so that every patch of the series is shown to build on its own (bisectability); a
 # result is cached per commit (its hash covers the whole stack below it)
 # and config, so a warm run only builds what changed.
-# The "unfixed" kernel is the series up to its first patch with a Fixes:
-# tag (its tests and test module, none of its fixes); it is kept from the
-# patch-by-patch builds, so scenarios can show the tests fail without the
-# fixes. "upto" kernels are the series up to a patch that a scenario names
+# The "unfixed" kernel is the series' tests and test module without its
+# fixes, so scenarios can show the tests fail without the fixes: the
+# series up to its first patch with a Fixes: tag where the tests come
+# first (6.12; kept from the patch-by-patch builds), or base plus the
+# test-only patches where the fixes come first (7.3, the mainline order). "upto" kernels are the series up to a patch that a scenario names
 # (its UPTO: a bug that an earlier one hides on base, on its own), kept the
 # same way in ARCH-upto-NNNN. BISECT=0 builds only what is asked;
 # KERNELS="base patched unfixed upto" picks the kinds.
@@ -28,6 +29,46 @@ for c in "${commits[@]}"; do
 	git -C "$LINUX" log -1 --format=%B "$c" | grep -q '^Fixes: ' && break
 	unfixed=$c
 done
+
+# test_only COMMIT: COMMIT has no Fixes: tag and only touches tests (the
+# selftests, the test module and where it is hooked in)
+test_only() {
+	! git -C "$LINUX" log -1 --format=%B "$1" | grep -q '^Fixes: ' &&
+	! git -C "$LINUX" diff --name-only "$1^" "$1" | grep -qv -E \
+		'^(tools/testing/selftests/|lib/test_|lib/Kconfig\.debug$|lib/Makefile$|MAINTAINERS$)'
+}
+# tests_on_base: base plus the series' test-only patches in order, as
+# commits with the originals' authors, dates and messages (so the same
+# on every machine, and so its cached build), made without a work tree
+tests_on_base() {
+	local c rev=$base tree idx
+	idx=$(mktemp)
+	GIT_INDEX_FILE=$idx git -C "$LINUX" read-tree "$base" || return 1
+	for c in "${commits[@]}"; do
+		test_only "$c" || continue
+		git -C "$LINUX" diff --binary "$c^" "$c" |
+			GIT_INDEX_FILE=$idx git -C "$LINUX" apply --cached - ||
+			{ rm -f "$idx"; die "$(git -C "$LINUX" log -1 --format=%s "$c") does not apply without the fixes before it"; }
+		tree=$(GIT_INDEX_FILE=$idx git -C "$LINUX" write-tree)
+		rev=$(git -C "$LINUX" log -1 --format=%B "$c" |
+			GIT_AUTHOR_NAME=$(git -C "$LINUX" log -1 --format=%an "$c") \
+			GIT_AUTHOR_EMAIL=$(git -C "$LINUX" log -1 --format=%ae "$c") \
+			GIT_AUTHOR_DATE=$(git -C "$LINUX" log -1 --format=%ad --date=raw "$c") \
+			GIT_COMMITTER_NAME=$MEMHP_NAME GIT_COMMITTER_EMAIL=$MEMHP_EMAIL \
+			GIT_COMMITTER_DATE=$(git -C "$LINUX" log -1 --format=%ad --date=raw "$c") \
+			git -C "$LINUX" commit-tree "$tree" -p "$rev") || return 1
+	done
+	rm -f "$idx"
+	echo "$rev"
+}
+# With the fixes first (the mainline order) nothing comes before them:
+# then "unfixed" is base plus the series' tests, without its fixes.
+unfixed_in_series=1
+if [ "$unfixed" = "$base" ] && [ ${#commits[@]} -gt 0 ]; then
+	unfixed=$(tests_on_base) || die "cannot put the series' tests on base"
+	unfixed_in_series=
+	git -C "$LINUX" update-ref refs/memhp/unfixed "$unfixed"
+fi
 kinds=${KERNELS:-base patched unfixed upto}
 # "ARCH N" for every upto kernel the scenarios ask for
 uptos=
@@ -117,13 +158,18 @@ upto_dir() { printf '%s/out/%s-upto-%04d' "$T" "$1" "$2"; }
 
 rc=0
 [ "$unfixed" != "$base" ] || kinds=${kinds/unfixed/}
+# the unfixed kernel is built on its own unless the patch-by-patch builds
+# pass it (it is a commit of the series)
+unfixed_alone() {
+	[ "${BISECT:-1}" != 1 ] || [[ " $kinds " != *" patched "* ]] || [ -z "$unfixed_in_series" ]
+}
 for arch in $arches; do
 	if [[ " $kinds " = *" base "* ]]; then
 		step "kernels: $arch base (unpatched)"
 		build "$arch" "$base" "$T/out/$arch-base" "$BASE build $arch base" || rc=1
 	fi
 	if [[ " $kinds " = *" unfixed "* ]] && ! kept "$(unfixed_dir "$arch")" "$unfixed" &&
-	   { [ "${BISECT:-1}" != 1 ] || [[ " $kinds " != *" patched "* ]]; }; then
+	   unfixed_alone; then
 		step "kernels: $arch unfixed (the series' tests without its fixes)"
 		if build "$arch" "$unfixed" "$T/out/$arch-patched" "$BASE build $arch unfixed" force; then
 			keep "$arch" "$(unfixed_dir "$arch")" "$unfixed"
