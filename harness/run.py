@@ -66,6 +66,8 @@ class Context:
     def __init__(self, arch, kernel, scenario, outdir):
         self.arch = arch
         self.kernel = kernel
+        # the kernel base of the run (series/tracks), for what differs there
+        self.base = BASE
         self.patched = kernel == "patched"
         self.scenario = scenario
         self.machine = importlib.import_module(f"machines.{arch}")

@@ -50,6 +50,15 @@ class KernelMessages(unittest.TestCase):
         self.assertTrue(PROBLEM_RE.search(
             "[    7.530474] Oops [#1]\n"))
 
+    def test_offline_retry_dumps_are_no_problem(self):
+        # an offline that retries dumps the page it could not take: the
+        # documented answer for memory in use, not a kernel bug
+        for why in ("unmovable page", "migration failure", "isolation failed"):
+            self.assertIsNone(PROBLEM_RE.search(
+                f"[   22.451722] page dumped because: {why}\n"), why)
+        self.assertTrue(PROBLEM_RE.search(
+            "[   22.451722] page dumped because: VM_BUG_ON_PAGE(x)\n"))
+
 
 
 # Real output of harness/testdata/*.c, built against 6.12's selftest headers.

@@ -173,15 +173,26 @@ def wait_blocks_state(vm, blocks, state, timeout=120):
 
 # Where unpatched riscv Oopses when it frees a vmemmap PMD leaf that memory
 # which stays still uses: in the free itself, or later, when the page
-# allocator touches the struct pages of that memory.
-RISCV_VMEMMAP_OOPS = r"epc : free_vmemmap_storage[\w.]*\+"
+# allocator or memunmap_pages() (7.3) touches the struct pages of that
+# memory.
+RISCV_VMEMMAP_OOPS = r"epc : (free_vmemmap_storage|memunmap_pages)[\w.]*\+"
+# 7.3 riscv selects HAVE_ALIGNED_STRUCT_PAGE: struct page is 64 bytes, a
+# section's memmap is a whole PMD leaf, and only sub-sections share one.
+WHOLE_SECTIONS_FIXED_IN_7_3 = {("7.3", "riscv64", "base"): None}
+
+
+def rodata_block_mappings(t):
+    """The arm64 command line option for a linear map with block mappings:
+    rodata=on on 6.12, rodata=noalias on 7.3, where "on" means "full"."""
+    return "rodata=on" if t.base == "6.12" else "rodata=noalias"
 
 
 def xfail_riscv_vmemmap(symptom, subsections=False, log=RISCV_VMEMMAP_OOPS):
     """The expected failure of riscv64 base where memory is hot-removed:
     the kernel log pattern LOG (the Oops site)."""
-    cause = ("sub-sections; 56-byte struct page" if subsections else
-             "56-byte struct page: a 128 MiB block's memmap is 1.75 MiB")
+    cause = ("sub-sections of a section that go separately" if subsections else
+             "sub-sections, or whole sections with 6.12's 56-byte struct "
+             "page: a 128 MiB block's memmap is 1.75 MiB")
     return Xfail(f"unpatched riscv frees vmemmap PMD leaves shared with memory that "
                  f"stays ({cause}): {symptom} (fixed by 'riscv: mm: do not "
                  "share vmemmap PMD leaves ...')", log=log)

@@ -2,7 +2,7 @@
 import time
 
 from ._guest import (block_size, block_states, dax_span, json_in, kmem_blocks, lsmem_vs_sysfs,
-                     meminfo_kb, memfill, pmem_regions, to_devdax, xfail_riscv_vmemmap)
+                     meminfo_kb, memfill, pmem_regions, to_devdax, xfail_riscv_vmemmap, WHOLE_SECTIONS_FIXED_IN_7_3)
 
 NAME = "dax-kmem"
 ORDER = 35
@@ -10,6 +10,8 @@ CONFIG = ("pmem", "DEV_DAX_PMEM", "DEV_DAX_KMEM")
 XFAIL = {
     ("riscv64", "base"): xfail_riscv_vmemmap(
         "Oops in free_vmemmap_storage when the raw namespace goes for devdax"),
+    # whole sections only: fine on 7.3 (64-byte struct page)
+    **WHOLE_SECTIONS_FIXED_IN_7_3,
 }
 TIMEOUT = 600
 M = 1 << 20

@@ -17,7 +17,15 @@ CONFIG = ("acpi", "ACPI_HOTPLUG_MEMORY", "MHP_MEMMAP_ON_MEMORY", "pmem", "DEV_DA
 _RV = ("riscv64 struct page is 56 bytes (no HAVE_ALIGNED_STRUCT_PAGE, no MEMCG): "
        "a block's memmap (1.75 MiB) is not PMD-sized, memmap_on_memory is not used")
 _RVX = Xfail(_RV, checks=("memmap_not_in_memtotal", "memmap_pages_at_block_start"))
-XFAIL = {("riscv64", "base"): _RVX, ("riscv64", "patched"): _RVX}
+XFAIL = {("riscv64", "base"): _RVX, ("riscv64", "patched"): _RVX,
+         # 7.3 riscv selects HAVE_ALIGNED_STRUCT_PAGE: 64 bytes, whole leaves
+         ("7.3", "riscv64", "base"): None, ("7.3", "riscv64", "patched"): None,
+         ("7.3", "arm64", "base"): Xfail(
+             "7.3 refuses to offline a memmap_on_memory block: the leaf-split "
+             "check looks at the first page after the block's own memmap, "
+             "inside a vmemmap PMD leaf (fixed by 'arm64: mm: check leaf edges "
+             "at memory block boundaries before offline')",
+             checks="device_del", log=r"splits a leaf entry in vmemmap")}
 TIMEOUT = 600
 M = 1 << 20
 SIZE = 1024 * M
