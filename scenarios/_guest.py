@@ -173,9 +173,10 @@ def wait_blocks_state(vm, blocks, state, timeout=120):
 
 # Where unpatched riscv Oopses when it frees a vmemmap PMD leaf that memory
 # which stays still uses: in the free itself, or later, when the page
-# allocator or memunmap_pages() (7.3) touches the struct pages of that
-# memory.
-RISCV_VMEMMAP_OOPS = r"epc : (free_vmemmap_storage|memunmap_pages)[\w.]*\+"
+# allocator or memunmap_pages() and remove_pfn_range_from_zone() (7.3)
+# touch the struct pages of that memory.
+RISCV_VMEMMAP_OOPS = (r"epc : (free_vmemmap_storage|memunmap_pages|"
+                      r"remove_pfn_range_from_zone)[\w.]*\+")
 # 7.3 riscv selects HAVE_ALIGNED_STRUCT_PAGE: struct page is 64 bytes, a
 # section's memmap is a whole PMD leaf, and only sub-sections share one.
 WHOLE_SECTIONS_FIXED_IN_7_3 = {("7.3", "riscv64", "base"): None}
