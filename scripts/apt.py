@@ -275,17 +275,7 @@ def fetch(pkg, suite, refresh=False):
             if not refresh and f.read().split()[2:3] == [suite]:
                 return os.path.dirname(h)
     private_update(max_age_h=0 if refresh else 24)
-    rc, out, err = private_query(["download", "--print-uris", f"{pkg}/{suite}"])
-    if rc != 0 or "'" not in out:
-        private_update()
-        rc, out, err = private_query(["download", "--print-uris",
-                                      f"{pkg}/{suite}"])
-    m = re.search(r"'(\S+)' (\S+\.deb) ", out)
-    if rc != 0 or not m:
-        why = ((err or out).strip().splitlines() or ["no candidate"])[-1]
-        die(f"{pkg} is not in {suite} of {archive()}: {why}")
-    deb = m.group(2)
-    version = deb.split("_")[1].replace("%3a", ":")
+    deb, version = offered(pkg, suite, retry=True)
     dest = os.path.join(pdir(), "debs", pkg, version.replace(":", "_"))
     if os.path.exists(os.path.join(dest, ".complete")):
         return dest
@@ -346,15 +336,26 @@ def source(pkg, suites, refresh=False):
         f"; re-run: {RERUN}")
 
 
-def candidate(pkg, suite):
-    """The version of PKG that SUITE offers now (no download)."""
-    private_update(max_age_h=24)
+def offered(pkg, suite, retry=False):
+    """(.deb file name, version) of PKG that SUITE offers in the private
+    lists; RETRY: refresh the lists once if they do not have it."""
     rc, out, err = private_query(["download", "--print-uris", f"{pkg}/{suite}"])
+    if retry and (rc != 0 or "'" not in out):
+        private_update()
+        rc, out, err = private_query(["download", "--print-uris",
+                                      f"{pkg}/{suite}"])
     m = re.search(r"'(\S+)' (\S+\.deb) ", out)
     if rc != 0 or not m:
         why = ((err or out).strip().splitlines() or ["no candidate"])[-1]
         die(f"{pkg} is not in {suite} of {archive()}: {why}")
-    return m.group(2).split("_")[1].replace("%3a", ":")
+    deb = m.group(2)
+    return deb, deb.split("_")[1].replace("%3a", ":")
+
+
+def candidate(pkg, suite):
+    """The version of PKG that SUITE offers now (no download)."""
+    private_update(max_age_h=24)
+    return offered(pkg, suite)[1]
 
 
 def cached(pkg):
