@@ -30,8 +30,7 @@ if [ -z "${KERNEL_IMAGE:-}" ]; then
 	# shellcheck disable=SC2086
 	KERNELS="$kinds" BISECT=0 "$TOP/scripts/kernels.sh" "$arch"
 fi
-worktree "$T/src/linux" "$(git -C "$LINUX" rev-parse series)"
-"$TOP/scripts/rootfs.sh" "$arch" "$T/src/linux" "$T/initrd/$arch.cpio"
+"$TOP/scripts/rootfs.sh" --track "$arch"
 if [ "$arch" = riscv64 ]; then
 	MEMHP_QEMU_SYSTEM_RISCV64=$("$TOP/scripts/qemu.sh" | tail -n1)
 	export MEMHP_QEMU_SYSTEM_RISCV64

@@ -24,7 +24,10 @@ PKGS="linux-source-6.12 build-essential bc bison flex libssl-dev libelf-dev
 	dpkg-dev ninja-build python3-venv pkgconf libglib2.0-dev libfdt-dev
 	libpixman-1-dev zlib1g-dev patch"
 # What apt.py fetches from newer suites into the cache (package suite...).
-FETCH="qemu-efi-riscv64 trixie $(awk '!/^#/ && NF && $3 != "-" { printf "%s %s ", $2, $3 }' "$TOP/series/tracks")"
+FETCH="qemu-efi-riscv64 trixie"
+for t in $(track_names); do
+	[ "$(track_field "$t" 3)" = - ] || FETCH+=" $(track_field "$t" 2) $(track_field "$t" 3)"
+done
 SOURCES="qemu trixie bookworm-backports"
 APT="python3 $TOP/scripts/apt.py"
 

@@ -1,14 +1,16 @@
 #!/bin/bash
 # kernels.sh [ARCH...]: build the unpatched (base) and patched kernel of
 # the track BASE (series/tracks) for each ARCH. The patched kernel is
-# built patch by patch, so that every patch of the series is shown to build on its own (bisectability); a
-# result is cached per commit (its hash covers the whole stack below it)
-# and config, so a warm run only builds what changed.
+# built patch by patch, so that every patch of the series is shown to
+# build on its own (bisectability); a result is cached per commit (its
+# hash covers the whole stack below it) and config, so a warm run only
+# builds what changed.
 # The "unfixed" kernel is the series' tests and test module without its
 # fixes, so scenarios can show the tests fail without the fixes: the
 # series up to its first patch with a Fixes: tag where the tests come
 # first (6.12; kept from the patch-by-patch builds), or base plus the
-# test-only patches where the fixes come first (7.3, the mainline order). "upto" kernels are the series up to a patch that a scenario names
+# test-only patches where the fixes come first (7.3, the mainline
+# order). "upto" kernels are the series up to a patch that a scenario names
 # (its UPTO: a bug that an earlier one hides on base, on its own), kept the
 # same way in ARCH-upto-NNNN. BISECT=0 builds only what is asked;
 # KERNELS="base patched unfixed upto" picks the kinds.

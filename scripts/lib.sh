@@ -6,11 +6,15 @@ B=${MEMHP_BUILD:-$HOME/.cache/memhp}
 # The kernel base: one track per line of series/tracks (the first is the
 # default). A track has its series in series/BASE and its work tree and
 # builds in T; the 6.12 track keeps the cache paths it always had.
-BASE=${BASE:-$(awk '!/^#/ && NF { print $1; exit }' "$TOP/series/tracks")}
+# track_names: the tracks of series/tracks, default first
+track_names() { awk '!/^#/ && NF { print $1 }' "$TOP/series/tracks"; }
+# track_field TRACK N: field N of TRACK's line (2 package, 3 suite, 4 cache)
+track_field() { awk -v b="$1" -v n="$2" '!/^#/ && $1 == b { print $n }' "$TOP/series/tracks"; }
+BASE=${BASE:-$(track_names | head -n1)}
 read -r SRCPKG SRCSUITE T < <(awk -v b="$BASE" '!/^#/ && $1 == b { print $2, $3, $4 }' \
 	"$TOP/series/tracks") || {
 	printf 'error: BASE=%s: no such track (series/tracks has: %s)\n' "$BASE" \
-		"$(awk '!/^#/ && NF { printf "%s ", $1 }' "$TOP/series/tracks")" >&2
+		"$(track_names | tr '\n' ' ')" >&2
 	exit 2
 }
 [ "$SRCSUITE" != - ] || SRCSUITE=

@@ -59,14 +59,15 @@ fi
 # The other tracks: their series applies to their base and passes
 # checkpatch (their kernels and scenarios: make test BASE=...). A track
 # whose source cannot be had is a failed check, not the end of the run.
-for t in $(awk '!/^#/ && NF { print $1 }' "$TOP/series/tracks"); do
+for t in $(track_names); do
 	[ "$t" != "$BASE" ] || continue
 	step "test: the $t track: its series on its base, checkpatch"
+	applies="$t series applies to $(track_field "$t" 2)"
 	if BASE=$t "$TOP/scripts/tree.sh"; then
-		check_result "$t series applies to $(awk -v t="$t" '$1 == t { print $2 }' "$TOP/series/tracks")" pass ""
+		check_result "$applies" pass ""
 		BASE=$t "$TOP/scripts/checkpatch.sh" || true
 	else
-		check_result "$t series applies to $(awk -v t="$t" '$1 == t { print $2 }' "$TOP/series/tracks")" fail "see above"
+		check_result "$applies" fail "see above"
 	fi
 done
 if (cd "$TOP" && python3 -m harness.selftest 2>"$B/harness-selftest.log"); then
@@ -80,9 +81,8 @@ step "test: waiting for the guest userlands and our QEMU"
 wait "${bgpids[@]}"
 trap - EXIT
 cat "$bg/rootfs.log" "$bg/qemu.log" 2>/dev/null | grep -v '^$' >&2 || true
-worktree "$T/src/linux" "$(git -C "$LINUX" rev-parse series)"
 for a in $arches; do
-	if "$TOP/scripts/rootfs.sh" "$a" "$T/src/linux" "$T/initrd/$a.cpio"; then
+	if "$TOP/scripts/rootfs.sh" --track "$a"; then
 		check_result "guest rootfs $a" pass ""
 	else
 		check_result "guest rootfs $a" fail "see above"
