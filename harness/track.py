@@ -1,13 +1,16 @@
 """The kernel base a run is on: a line of series/tracks, picked with BASE=
 as scripts/lib.sh picks it (the first line is the default)."""
+import functools
 import os
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("MEMHP_BUILD", os.path.expanduser("~/.cache/memhp"))
 
 
+@functools.lru_cache(maxsize=None)
 def tracks():
-    """{base: (source package, suite or None, cache dir)} in file order."""
+    """{base: (source package, suite or None, cache dir)} in file order
+    (read once)."""
     out = {}
     with open(os.path.join(TOP, "series", "tracks")) as f:
         for line in f:

@@ -1,6 +1,7 @@
 """pc-dimm (ACPI) on arm64 with block mappings of the linear map
-(rodata=noalias; on 6.12 rodata=on): a 1 GiB DIMM at a 1 GiB aligned address goes offline and is
-ejected, and its blocks could be offlined one by one."""
+(rodata=noalias; on 6.12 rodata=on): a 1 GiB DIMM at a 1 GiB aligned
+address goes offline and is ejected, and its blocks could be offlined one
+by one."""
 from ._guest import (blocks_in, block_attr, eject, meminfo_kb, memfill,
                      rodata_block_mappings, wait_blocks_state)
 from harness.verdict import Xfail
