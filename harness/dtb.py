@@ -92,19 +92,38 @@ class Tree:
         self.put(node, "numa-node-id", "0")
 
 
+def numa_nodes(tree, base, sizes_mib, in_place):
+    """RAM as one memory node per NUMA node, in address order. in_place:
+    QEMU uses the DT as is (riscv64), so its memory node becomes node 0;
+    otherwise (arm64) QEMU rewrites memory@ nodes, and nodes of another
+    name carry the ids."""
+    at = base
+    for nid, mib in enumerate(sizes_mib):
+        size = mib << 20
+        if in_place and nid == 0:
+            tree.set_memory(base, size, numa_node=0)
+        else:
+            tree.add_memory(at, size, nid, name="memory" if in_place else "ram")
+        at += size
+
+
 def for_guest(argv, cfg, ram_base, workdir, name, shrink_ram=False):
     """QEMU's DTB for argv with the machine config's edits: pmem regions,
     the scenario's dtb_edit(tree, ram_base) and (shrink_ram) RAM cut to
     cfg["ram_limit"]. Returns the extra QEMU arguments that pass it (none
     when nothing is edited)."""
     shrink = shrink_ram and cfg["ram_limit"] is not None
-    if not (cfg["pmem"] or cfg["dtb_edit"] or shrink):
+    if not (cfg["pmem"] or cfg["dtb_edit"] or shrink or cfg["nodes"]):
         return []
+    if shrink and cfg["nodes"]:
+        raise ValueError("nodes and ram_limit: hide RAM with mem= instead")
     out = f"{workdir}/{name}.dtb"
     dump(argv, out)
     tree = Tree(out)
     if shrink:
         tree.set_memory(ram_base, cfg["ram_limit"])
+    if cfg["nodes"]:
+        numa_nodes(tree, ram_base, cfg["nodes"], in_place=shrink_ram)
     for off, size in cfg["pmem"]:
         tree.add_pmem(ram_base + off, size)
     if cfg["dtb_edit"]:

@@ -308,6 +308,34 @@ class DeviceTree(unittest.TestCase):
         self.assertEqual(self.get("/pmem@140000000", "reg"),
                          ["1", "40000000", "0", "4000000"])
 
+    def test_numa_nodes(self):
+        from harness import dtb
+        dtb.numa_nodes(dtb.Tree(self.path), 0x80000000, [1024, 2048],
+                       in_place=True)
+        self.assertEqual(self.get("/memory@80000000", "reg"),
+                         ["0", "80000000", "0", "40000000"])
+        self.assertEqual(self.get("/memory@80000000", "numa-node-id"), ["0"])
+        self.assertEqual(self.get("/memory@c0000000", "reg"),
+                         ["0", "c0000000", "0", "80000000"])
+        self.assertEqual(self.get("/memory@c0000000", "numa-node-id"), ["1"])
+        # arm64: QEMU rewrites memory@ nodes, ours are named ram@
+        dtb.numa_nodes(dtb.Tree(self.path), 0x40000000, [512, 512],
+                       in_place=False)
+        self.assertEqual(self.get("/ram@60000000", "numa-node-id"), ["1"])
+        self.assertEqual(self.get("/ram@40000000", "numa-node-id"), ["0"])
+
+    def test_nodes_option(self):
+        from machines import common, x86_64
+        with self.assertRaises(ValueError):
+            common.config(mem=2048, nodes=[1024, 512])   # does not add up
+        with self.assertRaises(ValueError):
+            common.config(mem=1024, nodes=[1024, 0])     # an empty node
+        a = x86_64.argv("k", "i", common.config(mem=2048, nodes=[1024, 1024]),
+                        self.tmp.name, "vm")
+        self.assertEqual([a[i + 1] for i, v in enumerate(a) if v == "-numa"],
+                         ["node,nodeid=0,memdev=ram0", "node,nodeid=1,memdev=ram1"])
+        self.assertIn("memory-backend-ram,id=ram1,size=1024M", a)
+
     def test_wrong_edits_fail(self):
         from harness import dtb
         t = dtb.Tree(self.path)
@@ -478,6 +506,7 @@ class Verdict(unittest.TestCase):
         for name, mod in scen.items():
             miss = missing_config(mod, "arm64", opts)
             want = {"probe-hidden": ["ARCH_MEMORY_PROBE"],
+                    "probe-node": ["ARCH_MEMORY_PROBE"],
                     "hotremove-partial": ["TEST_MEMORY_HOTPLUG"]}.get(name, [])
             self.assertEqual(miss, want, name)
         # "pmem" means the machine's own options

@@ -32,8 +32,8 @@ def argv(kernel, initrd, cfg, workdir, name):
          "-serial", "stdio", "-kernel", kernel, "-initrd", initrd,
          "-append", cmdline(CONSOLE, cfg, extra), *cfg["extra"]]
     if cfg["acpi"]:
-        if cfg["pmem"] or cfg["dtb_edit"]:
-            raise ValueError("arm64: DT edits need a DT boot (acpi=False)")
+        if cfg["pmem"] or cfg["dtb_edit"] or cfg["nodes"]:
+            raise ValueError("arm64: DT edits and nodes need a DT boot (acpi=False)")
         return a[:1] + ["-bios", FIRMWARE] + a[1:]
     # QEMU rewrites the DT memory node itself: RAM is cut with mem= above.
     return a + dtb.for_guest(a, cfg, RAM_BASE, workdir, name)

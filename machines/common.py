@@ -16,6 +16,7 @@ DEFAULTS = {
     "pmem": [],         # [(offset from RAM base, size)] in bytes, DT pmem-region
     "ram_limit": None,  # bytes of RAM the kernel may use (rest: pmem/probe)
     "dtb_edit": None,   # fn(harness.dtb.Tree, ram_base): scenario layouts
+    "nodes": None,      # [MiB of RAM of each NUMA node], in address order
     "extra": [],        # extra QEMU arguments
 }
 
@@ -26,6 +27,10 @@ def config(**overrides):
         raise ValueError(f"unknown machine options: {sorted(unknown)}")
     cfg = dict(DEFAULTS)
     cfg.update(overrides)
+    if cfg["nodes"] is not None and (sum(cfg["nodes"]) != cfg["mem"] or
+                                     min(cfg["nodes"]) <= 0):
+        raise ValueError(f"nodes {cfg['nodes']} must be sizes that add up to "
+                         f"mem ({cfg['mem']} MiB)")
     return cfg
 
 

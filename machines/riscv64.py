@@ -99,9 +99,10 @@ def argv(kernel, initrd, cfg, workdir, name):
     common = ["-smp", str(cfg["smp"]), *mem_arg(cfg), "-nodefaults",
               "-display", "none", "-no-reboot", "-serial", "stdio"]
     if cfg["acpi"]:
-        if cfg["pmem"] or cfg["dtb_edit"] or cfg["ram_limit"] is not None:
-            raise ValueError("riscv64: DT edits and ram_limit need a DT "
-                             "boot (acpi=False)")
+        if (cfg["pmem"] or cfg["dtb_edit"] or cfg["nodes"] or
+                cfg["ram_limit"] is not None):
+            raise ValueError("riscv64: DT edits, nodes and ram_limit need a "
+                             "DT boot (acpi=False)")
         return [QEMU, "-M", _machine(cfg), *common,
                 *_uefi_args(workdir, name), "-kernel", kernel,
                 "-initrd", initrd, "-append", cmdline(CONSOLE, cfg),

@@ -31,9 +31,11 @@ def argv(kernel, initrd, cfg, workdir, name):
         extra.append(f"mem={cfg['ram_limit'] // MiB}M")
     # -numa node: an SRAT, so that pmem and hot-added ranges have a node
     # (dax kmem refuses regions without one), as arm64/riscv get from DT.
-    return [QEMU, "-M", "q35", "-smp", str(cfg["smp"]), *mem_arg(cfg),
-            "-object", f"memory-backend-ram,id=ram0,size={cfg['mem']}M",
-            "-numa", "node,nodeid=0,memdev=ram0",
+    numa = []
+    for nid, mib in enumerate(cfg["nodes"] or [cfg["mem"]]):
+        numa += ["-object", f"memory-backend-ram,id=ram{nid},size={mib}M",
+                 "-numa", f"node,nodeid={nid},memdev=ram{nid}"]
+    return [QEMU, "-M", "q35", "-smp", str(cfg["smp"]), *mem_arg(cfg), *numa,
             "-nodefaults", "-display", "none", "-no-reboot",
             "-serial", "stdio", "-kernel", kernel, "-initrd", initrd,
             "-append", cmdline(CONSOLE, cfg, " ".join(extra)), *cfg["extra"]]
