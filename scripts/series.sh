@@ -21,6 +21,22 @@ g format-patch -q -o "$tmp" --cover-letter --cover-from-description=subject \
 # author date so that an export without edits changes nothing.
 date=$(g log -1 --format=%aD series)
 sed -i "s/^Date: .*/Date: $date/" "$tmp/0000-cover-letter.patch"
+# The cover letter's To: and Cc: from the tree's own get_maintainer.pl:
+# the people to To:, the lists to Cc:.
+if [ -x "$LINUX/scripts/get_maintainer.pl" ]; then
+	(cd "$LINUX" && perl scripts/get_maintainer.pl --no-rolestats --nofixes \
+		--no-git --no-git-fallback --no-tree \
+		$(ls "$tmp"/*.patch | grep -v '/0000-cover-letter.patch$')) \
+		> "$tmp/maintainers" 2>/dev/null ||
+		die "scripts/get_maintainer.pl failed on the series"
+	to=$(grep '<' "$tmp/maintainers" | paste -sd, | sed 's/,/,\n    /g')
+	cc=$(grep -v '<' "$tmp/maintainers" | paste -sd, | sed 's/,/,\n    /g')
+	awk -v to="$to" -v cc="$cc" '!done && /^$/ {
+		if (to != "") print "To: " to
+		if (cc != "") print "Cc: " cc
+		done = 1 } { print }' "$tmp/0000-cover-letter.patch" > "$tmp/cover" &&
+		mv "$tmp/cover" "$tmp/0000-cover-letter.patch"
+fi
 
 rm -f "$SERIES"/*.patch
 (cd "$tmp" && ls -- *.patch | grep -v '^0000-cover-letter.patch$' || true) > "$SERIES/series"
