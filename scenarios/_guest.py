@@ -188,6 +188,28 @@ def rodata_block_mappings(t):
     return "rodata=on" if t.base == "6.12" else "rodata=noalias"
 
 
+ARM64_PAGE_OFFSET = 0xffff000000000000  # 48-bit VA (configs/arm64.config)
+
+
+def arm64_linear_leaves(vm, start, size, ram_base):
+    """arm64 ptdump: bytes of the linear map of [start, start + size)
+    (physical) per leaf level, {"PUD": .., "PMD": .., "PTE": ..}. Without
+    KASLR the linear map starts at PAGE_OFFSET with RAM's first GiB."""
+    memstart = ram_base & ~((1 << 30) - 1)
+    end = start + size
+    out = vm.sh("cat /sys/kernel/debug/kernel_page_tables")
+    leaves = {}
+    for line in out.splitlines():
+        m = re.match(r"0x([0-9a-f]+)-0x([0-9a-f]+)\s+\d+[KMGTPE]\s+(\w+)", line)
+        if not m or int(m[1], 16) < ARM64_PAGE_OFFSET:
+            continue
+        lo = int(m[1], 16) - ARM64_PAGE_OFFSET + memstart
+        hi = int(m[2], 16) - ARM64_PAGE_OFFSET + memstart
+        if hi > start and lo < end:
+            leaves[m[3]] = leaves.get(m[3], 0) + min(hi, end) - max(lo, start)
+    return leaves
+
+
 def xfail_riscv_vmemmap(symptom, subsections=False, log=RISCV_VMEMMAP_OOPS):
     """The expected failure of riscv64 base where memory is hot-removed:
     the kernel log pattern LOG (the Oops site)."""
