@@ -21,6 +21,21 @@ M = 1 << 20
 RAM, REGION, SIZE = 768 * M, 768 * M, 512 * M
 
 
+CTL = "/sys/kernel/debug/memory_hotplug_test"
+
+
+def test_module_keeps_off(t, vm, blocks, bs):
+    """The series' test module removes only what it added or boot memory:
+    memory that dax kmem owns is refused with EPERM and stays as it was."""
+    rng = f"{blocks[0] * bs:#x} {len(blocks) * bs:#x}"
+    rc, out = vm.run(f"echo '{rng}' > {CTL}/remove")
+    st = block_states(vm, blocks)
+    t.check("test_module_refuses_kmem_memory",
+            rc != 0 and "not permitted" in out and
+            all(s == ("online", "Movable") for s in st.values()),
+            f"remove {rng}: rc {rc}: {out.strip()[-200:]}; blocks {st}")
+
+
 def daxctl(t, vm, name, args):
     """Runs daxctl; records rc == 0; returns (ok, device JSON or None)."""
     t0 = time.monotonic()
@@ -93,6 +108,8 @@ def run(t):
         lsmem_vs_sysfs(t, vm, tag + "lsmem_matches_sysfs")
         memfill(t, vm, tag + "memfill", 320,
                 (blocks[0] * bs, len(blocks) * bs), need_mib=64, seed=rnd)
+        if rnd == 1 and vm.run(f"test -d {CTL}")[0] == 0:
+            test_module_keeps_off(t, vm, blocks, bs)
 
         ok, _ = daxctl(t, vm, tag + "offline_memory", f"offline-memory {dax}")
         st = block_states(vm, blocks)
