@@ -5,10 +5,11 @@ from harness.verdict import Xfail
 NAME = "probe-node"
 ORDER = 51
 CONFIG = ("ARCH_MEMORY_PROBE", "NUMA")
-WHY_NID = ("memory_add_physaddr_to_nid() looks only at the memory the kernel "
-           "got at boot: RAM hidden with mem= falls back to the first node, "
-           "whatever the firmware says (fixed by 'mm/numa_memblks: give memory "
-           "left out at boot the node the firmware names')")
+WHY_NID = ("probe_store() adds to memory_add_physaddr_to_nid(), which knows "
+           "only the memory the kernel got at boot: RAM hidden with mem= "
+           "falls back to the first node, whatever the firmware says (fixed by "
+           "'drivers/base/memory: probe memory onto the node the firmware "
+           "gives it')")
 XFAIL = {
     ("arm64", "base"): Xfail("the unpatched kernel has no memory/probe interface on arm64",
                              checks="probe_interface"),
