@@ -1,6 +1,9 @@
-"""One QEMU guest: serial console driven as a shell, QMP for the monitor."""
+"""One QEMU guest: a shell on a virtio console (hvc0), the kernel log on
+the serial console, QMP for the monitor. A kernel without virtio console
+support gets the shell on the serial console, as before."""
 import os
 import re
+import socket
 import subprocess
 import threading
 import time
@@ -40,8 +43,15 @@ class VM:
         self.workdir = workdir
         self.boot_timeout = boot_timeout
         self.qmp_path = os.path.join(workdir, f"{name}.qmp")
+        self.shell_path = os.path.join(workdir, f"{name}.shell")
         self.log_path = os.path.join(workdir, f"{name}.console.log")
+        # the serial console: the kernel log (and the shell, without hvc0)
         self.buf = ""
+        # the virtio console: the shell's own output
+        self.sbuf = ""
+        self.sock = None
+        # "hvc" or "console": where the shell turned out to be
+        self.chan = None
         self.lock = threading.Condition()
         self.proc = None
         self.qmp = None
@@ -52,9 +62,15 @@ class VM:
 
     # -- life cycle ---------------------------------------------------------
     def start(self):
-        if os.path.exists(self.qmp_path):
-            os.unlink(self.qmp_path)
-        argv = self.argv + ["-qmp", f"unix:{self.qmp_path},server=on,wait=off"]
+        for path in (self.qmp_path, self.shell_path):
+            if os.path.exists(path):
+                os.unlink(path)
+        argv = self.argv + [
+            "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
+            "-device", "virtio-serial-pci,id=memhp-vser",
+            "-chardev", f"socket,id=memhp-shell,path={self.shell_path},"
+                        "server=on,wait=off",
+            "-device", "virtconsole,chardev=memhp-shell,bus=memhp-vser.0"]
         with open(os.path.join(self.workdir, f"{self.name}.cmdline"), "w") as f:
             f.write(" ".join(argv) + "\n")
         self.logf = open(self.log_path, "w", errors="replace")
@@ -71,9 +87,51 @@ class VM:
             with self.lock:
                 said = self.buf.strip()[-500:]
             raise GuestError(f"QEMU did not start: {said or 'no output'}")
-        self.expect(READY, timeout=self.boot_timeout, what="boot to /init")
+        # QEMU listens before it runs the guest, as for QMP above
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.shell_path)
+        self.shlogf = open(os.path.join(self.workdir, f"{self.name}.shell.log"),
+                           "w", errors="replace")
+        threading.Thread(target=self._shell_reader, daemon=True).start()
+        self._wait_ready()
         self.boot_seconds = time.monotonic() - t0
         return self
+
+    def _wait_ready(self):
+        """The shell says it is ready on hvc0, or (a kernel without virtio
+        console support) on the serial console."""
+        deadline = time.monotonic() + self.boot_timeout
+        with self.lock:
+            while self.chan is None:
+                if READY + "\n" in self.sbuf:
+                    self.chan = "hvc"
+                elif READY + "\n" in self.buf:
+                    self.chan = "console"
+                elif not self.alive():
+                    raise GuestError(f"QEMU exited ({self.proc.returncode}) "
+                                     "waiting for boot to /init")
+                elif time.monotonic() > deadline:
+                    raise GuestError(f"timeout ({self.boot_timeout}s) waiting "
+                                     "for boot to /init")
+                else:
+                    self.lock.wait(1.0)
+
+    def _shell_reader(self):
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            text = data.decode("utf-8", "replace").replace("\r", "")
+            self.shlogf.write(text)
+            self.shlogf.flush()
+            with self.lock:
+                self.sbuf += text
+                self.lock.notify_all()
+        with self.lock:
+            self.lock.notify_all()
 
     def _reader(self):
         out = self.proc.stdout
@@ -109,19 +167,26 @@ class VM:
                 self.proc.wait()
         if self.qmp:
             self.qmp.close()
+        if self.sock:
+            self.sock.close()
+            self.shlogf.close()
         self.logf.close()
-        if os.path.exists(self.qmp_path):
-            os.unlink(self.qmp_path)
+        for path in (self.qmp_path, self.shell_path):
+            if os.path.exists(path):
+                os.unlink(path)
 
     # -- console ------------------------------------------------------------
+    def _shell_text(self):
+        return self.sbuf if self.chan == "hvc" else self.buf
+
     def expect(self, pattern, timeout=60, start=0, what=None):
-        """Waits for pattern in the console text from offset start."""
+        """Waits for pattern in the shell's text from offset start."""
         rx = re.compile(pattern if not isinstance(pattern, str) or
                         pattern != READY else re.escape(READY))
         deadline = time.monotonic() + timeout
         with self.lock:
             while True:
-                m = rx.search(self.buf, start)
+                m = rx.search(self._shell_text(), start)
                 if m:
                     return m
                 if not self.alive():
@@ -139,20 +204,23 @@ class VM:
         tok = self.token
         self.current = f"`{' '.join(cmd.split())[:70]}`"
         with self.lock:
-            start = len(self.buf)
+            start = len(self._shell_text())
         line = f'{{ {cmd}\n}} 2>&1; echo "@@END:$?:{tok}@@"\n'
         try:
-            self.proc.stdin.write(line.encode())
-            self.proc.stdin.flush()
-        except BrokenPipeError:
+            if self.chan == "hvc":
+                self.sock.sendall(line.encode())
+            else:
+                self.proc.stdin.write(line.encode())
+                self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
             raise GuestError(f"QEMU is gone; could not run: {cmd}")
         m = self.expect(rf"@@END:(\d+):{tok}@@\n", timeout=timeout, start=start,
                         what=f"command `{cmd[:80]}`")
-        out = self.buf[start:m.start()]
-        if "dmesg" not in cmd:
-            # Kernel messages on the shared console (a clocksource warning
-            # under load, say) are not the command's output; problems()
-            # still sees them in the buffer.
+        out = self._shell_text()[start:m.start()]
+        if self.chan == "console" and "dmesg" not in cmd:
+            # Without hvc0: kernel messages on the shared console (a
+            # clocksource warning under load, say) are not the command's
+            # output; problems() still sees them in the buffer.
             out = KMSG_RE.sub("", out)
         return int(m.group(1)), out
 
