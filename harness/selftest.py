@@ -13,7 +13,7 @@ import unittest
 
 from harness import ktap, report
 from harness.verdict import Xfail, verdict
-from harness.vm import KMSG_RE, PROBLEM_RE
+from harness.vm import KMSG_RE, PROBLEM_RE, shell_console_args
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "testdata")
@@ -59,6 +59,36 @@ class KernelMessages(unittest.TestCase):
         self.assertTrue(PROBLEM_RE.search(
             "[   22.451722] page dumped because: VM_BUG_ON_PAGE(x)\n"))
 
+
+
+class ShellConsole(unittest.TestCase):
+    """The shell goes on hvc0 only where the QEMU binary has the device (CI
+    once ran the riscv suite on a QEMU built without it: every guest failed
+    with "'virtio-serial-pci' is not a valid device model name")."""
+
+    def fake_qemu(self, devices):
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d)
+        path = os.path.join(d, "qemu-system-fake")
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\n")
+            for dev in devices:
+                f.write(f"echo 'name \"{dev}\", bus PCI'\n")
+        os.chmod(path, 0o755)
+        return path
+
+    def test_virtio_console_where_qemu_has_it(self):
+        q = self.fake_qemu(["virtio-serial-pci", "virtconsole"])
+        args = shell_console_args(q, "/tmp/x.shell")
+        self.assertIn("virtio-serial-pci,id=memhp-vser", args)
+        self.assertIn("virtconsole,chardev=memhp-shell,bus=memhp-vser.0", args)
+
+    def test_serial_console_where_qemu_lacks_it(self):
+        q = self.fake_qemu(["virtio-mem-pci", "pc-dimm"])
+        self.assertEqual(shell_console_args(q, "/tmp/x.shell"), [])
+
+    def test_missing_qemu_gets_no_device_options(self):
+        self.assertEqual(shell_console_args("/nonexistent/qemu", "/tmp/x"), [])
 
 
 # Real output of harness/testdata/*.c, built against 6.12's selftest headers.

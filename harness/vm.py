@@ -10,6 +10,8 @@ import time
 
 from .qmp import QMP
 
+from machines.common import qemu_devices
+
 READY = "@@MEMHP-READY@@"
 
 # One kernel message record as printk puts it on the console (printk.time),
@@ -32,6 +34,18 @@ PROBLEM_RE = re.compile(
     re.M)
 
 
+def shell_console_args(qemu, path):
+    """QEMU options for the shell's virtio console on a socket at path, or
+    none: a QEMU built without virtio-serial (an older build of our riscv
+    one) would refuse them, and the shell stays on the serial console, as
+    for a kernel without virtio console support."""
+    if "virtio-serial-pci" not in qemu_devices(qemu):
+        return []
+    return ["-device", "virtio-serial-pci,id=memhp-vser",
+            "-chardev", f"socket,id=memhp-shell,path={path},server=on,wait=off",
+            "-device", "virtconsole,chardev=memhp-shell,bus=memhp-vser.0"]
+
+
 class GuestError(Exception):
     """The guest died, hung or never became ready."""
 
@@ -50,6 +64,7 @@ class VM:
         # the virtio console: the shell's own output
         self.sbuf = ""
         self.sock = None
+        self.hvc = False
         # "hvc" or "console": where the shell turned out to be
         self.chan = None
         self.lock = threading.Condition()
@@ -65,12 +80,10 @@ class VM:
         for path in (self.qmp_path, self.shell_path):
             if os.path.exists(path):
                 os.unlink(path)
+        shell = shell_console_args(self.argv[0], self.shell_path)
+        self.hvc = bool(shell)
         argv = self.argv + [
-            "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
-            "-device", "virtio-serial-pci,id=memhp-vser",
-            "-chardev", f"socket,id=memhp-shell,path={self.shell_path},"
-                        "server=on,wait=off",
-            "-device", "virtconsole,chardev=memhp-shell,bus=memhp-vser.0"]
+            "-qmp", f"unix:{self.qmp_path},server=on,wait=off"] + shell
         with open(os.path.join(self.workdir, f"{self.name}.cmdline"), "w") as f:
             f.write(" ".join(argv) + "\n")
         self.logf = open(self.log_path, "w", errors="replace")
@@ -87,12 +100,14 @@ class VM:
             with self.lock:
                 said = self.buf.strip()[-500:]
             raise GuestError(f"QEMU did not start: {said or 'no output'}")
-        # QEMU listens before it runs the guest, as for QMP above
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.shell_path)
-        self.shlogf = open(os.path.join(self.workdir, f"{self.name}.shell.log"),
-                           "w", errors="replace")
-        threading.Thread(target=self._shell_reader, daemon=True).start()
+        if self.hvc:
+            # QEMU listens before it runs the guest, as for QMP above
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.connect(self.shell_path)
+            self.shlogf = open(os.path.join(self.workdir,
+                                            f"{self.name}.shell.log"),
+                               "w", errors="replace")
+            threading.Thread(target=self._shell_reader, daemon=True).start()
         self._wait_ready()
         self.boot_seconds = time.monotonic() - t0
         return self
