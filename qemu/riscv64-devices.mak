@@ -9,3 +9,5 @@ CONFIG_VIRTIO_PCI=y
 CONFIG_VIRTIO_MEM=y
 # pc-dimm
 CONFIG_DIMM=y
+# virtio-serial-pci + virtconsole: the harness's shell on hvc0
+CONFIG_VIRTIO_SERIAL=y
