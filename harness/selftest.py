@@ -363,8 +363,19 @@ class DeviceTree(unittest.TestCase):
         a = x86_64.argv("k", "i", common.config(mem=2048, nodes=[1024, 1024]),
                         self.tmp.name, "vm")
         self.assertEqual([a[i + 1] for i, v in enumerate(a) if v == "-numa"],
-                         ["node,nodeid=0,memdev=ram0", "node,nodeid=1,memdev=ram1"])
+                         ["node,nodeid=0,cpus=0,memdev=ram0",
+                          "node,nodeid=1,cpus=1,memdev=ram1"])
         self.assertIn("memory-backend-ram,id=ram1,size=1024M", a)
+        self.assertEqual(a[a.index("-smp") + 1], "2,sockets=2,cores=1,threads=1")
+        # one node: all CPUs on it, no cpus= at all
+        a = x86_64.argv("k", "i", common.config(mem=1024), self.tmp.name, "vm")
+        self.assertEqual([a[i + 1] for i, v in enumerate(a) if v == "-numa"],
+                         ["node,nodeid=0,memdev=ram0"])
+        # more nodes than CPUs: the last has none
+        a = x86_64.argv("k", "i", common.config(mem=3072, nodes=[1024] * 3),
+                        self.tmp.name, "vm")
+        self.assertEqual([a[i + 1] for i, v in enumerate(a) if v == "-numa"][2],
+                         "node,nodeid=2,memdev=ram2")
 
     def test_wrong_edits_fail(self):
         from harness import dtb

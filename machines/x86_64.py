@@ -32,10 +32,22 @@ def argv(kernel, initrd, cfg, workdir, name):
     # -numa node: an SRAT, so that pmem and hot-added ranges have a node
     # (dax kmem refuses regions without one), as arm64/riscv get from DT.
     numa = []
-    for nid, mib in enumerate(cfg["nodes"] or [cfg["mem"]]):
+    nodes = cfg["nodes"] or [cfg["mem"]]
+    for nid, mib in enumerate(nodes):
+        # Several nodes: CPUs dealt out in turn, as on real NUMA machines.
+        # A node with neither CPUs nor boot RAM (all of it above mem=) is
+        # not brought online on x86 (6.12), so it would not be there to
+        # probe memory onto.
+        cpus = "".join(f",cpus={c}" for c in range(cfg["smp"])
+                       if len(nodes) > 1 and c % len(nodes) == nid)
         numa += ["-object", f"memory-backend-ram,id=ram{nid},size={mib}M",
-                 "-numa", f"node,nodeid={nid},memdev=ram{nid}"]
-    return [QEMU, "-M", "q35", "-smp", str(cfg["smp"]), *mem_arg(cfg), *numa,
+                 "-numa", f"node,nodeid={nid}{cpus},memdev=ram{nid}"]
+    # One socket per CPU then, so that no package spans two nodes (the
+    # kernel WARNs in topology_sane() about cores of one LLC on two nodes).
+    smp = str(cfg["smp"])
+    if len(nodes) > 1:
+        smp += f",sockets={cfg['smp']},cores=1,threads=1"
+    return [QEMU, "-M", "q35", "-smp", smp, *mem_arg(cfg), *numa,
             "-nodefaults", "-display", "none", "-no-reboot",
             "-serial", "stdio", "-kernel", kernel, "-initrd", initrd,
             "-append", cmdline(CONSOLE, cfg, " ".join(extra)), *cfg["extra"]]
