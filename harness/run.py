@@ -358,8 +358,10 @@ def run_header():
                            text=True)
         return r.stdout.strip() if r.returncode == 0 else ""
     rev = git("rev-parse", "--short=12", "HEAD") or "?"
-    dirty = " (with uncommitted changes)" if git("status", "--porcelain",
-                                                 "--untracked-files=no") else ""
+    # results/ is what runs write (the last run's latest.*), not code
+    dirty = " (with uncommitted changes)" if git(
+        "status", "--porcelain", "--untracked-files=no", "--", ".",
+        ":(exclude)results") else ""
     linux = os.path.join(BUILD, "linux")
     pkg = track.tracks()[BASE][0]
     ver = git("config", "--get", "memhp.debver", cwd=linux) or "?"
