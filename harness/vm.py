@@ -64,7 +64,6 @@ class VM:
         # the virtio console: the shell's own output
         self.sbuf = ""
         self.sock = None
-        self.hvc = False
         # "hvc" or "console": where the shell turned out to be
         self.chan = None
         self.lock = threading.Condition()
@@ -81,7 +80,6 @@ class VM:
             if os.path.exists(path):
                 os.unlink(path)
         shell = shell_console_args(self.argv[0], self.shell_path)
-        self.hvc = bool(shell)
         argv = self.argv + [
             "-qmp", f"unix:{self.qmp_path},server=on,wait=off"] + shell
         with open(os.path.join(self.workdir, f"{self.name}.cmdline"), "w") as f:
@@ -100,7 +98,7 @@ class VM:
             with self.lock:
                 said = self.buf.strip()[-500:]
             raise GuestError(f"QEMU did not start: {said or 'no output'}")
-        if self.hvc:
+        if shell:
             # QEMU listens before it runs the guest, as for QMP above
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self.sock.connect(self.shell_path)

@@ -38,8 +38,9 @@ def argv(kernel, initrd, cfg, workdir, name):
         # A node with neither CPUs nor boot RAM (all of it above mem=) is
         # not brought online on x86 (6.12), so it would not be there to
         # probe memory onto.
-        cpus = "".join(f",cpus={c}" for c in range(cfg["smp"])
-                       if len(nodes) > 1 and c % len(nodes) == nid)
+        cpus = ""
+        if len(nodes) > 1:
+            cpus = "".join(f",cpus={c}" for c in range(nid, cfg["smp"], len(nodes)))
         numa += ["-object", f"memory-backend-ram,id=ram{nid},size={mib}M",
                  "-numa", f"node,nodeid={nid}{cpus},memdev=ram{nid}"]
     # One socket per CPU then, so that no package spans two nodes (the
