@@ -351,6 +351,25 @@ MARK = {"pass": "PASS", "fail": "FAIL", "skip": "skip", "xfail": "XFAIL",
         "xpass": "XPASS"}
 
 
+def failure_lines(results, width=300):
+    """One line per failed unit or check (FAIL or XPASS), for the end of a run."""
+    out = []
+    for r in results:
+        if r["status"] not in ("fail", "xpass"):
+            continue
+        if "scenario" in r:
+            what = f"{r['arch']} {r['kernel']} {r['scenario']}"
+            why = r.get("reason") or ""
+        else:
+            what = f"check: {r['name']}"
+            why = r.get("detail") or ""
+        why = " ".join(why.split())
+        if len(why) > width:
+            why = why[:width - 3] + "..."
+        out.append(f"{MARK[r['status']]} {what}{': ' + why if why else ''}")
+    return out
+
+
 def run_header():
     """Which code and which kernel base a run is of."""
     def git(*argv, cwd=TOP):
@@ -578,6 +597,9 @@ def main():
     count = {s: sum(1 for u in every if u["status"] == s) for s in MARK}
     print(f"results: {os.path.relpath(args.out, TOP)}/results.{{md,json,ktap,junit.xml}} "
           f"({count['xfail']} expected failures, {count['xpass']} unexpected passes)")
+    # CI shows only a run's last lines: name what failed there too.
+    for line in failure_lines(every):
+        print(line)
     passed = count["pass"] + count["xfail"]
     failed = count["fail"] + count["xpass"]
     print(f"{passed} passed, {failed} failed, {count['skip']} skipped")

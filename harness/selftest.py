@@ -533,6 +533,23 @@ class Verdict(unittest.TestCase):
         finally:
             run.BASE = saved
 
+    def test_failures_are_named_at_the_end(self):
+        from harness.run import failure_lines
+        lines = failure_lines([
+            {"arch": "arm64", "kernel": "base", "scenario": "a", "status": "pass"},
+            {"arch": "riscv64", "kernel": "patched", "scenario": "b",
+             "status": "fail", "reason": "x:\n  " + "y" * 400},
+            {"arch": "x86_64", "kernel": "base", "scenario": "c", "status": "xpass",
+             "reason": ""},
+            {"name": "6.12 checkpatch 0003", "status": "fail", "detail": "WARNING: z"},
+            {"name": "guest rootfs arm64", "status": "skip", "detail": ""}])
+        self.assertEqual(len(lines), 3)
+        self.assertTrue(lines[0].startswith("FAIL riscv64 patched b: x: yyy"))
+        self.assertTrue(lines[0].endswith("..."))
+        self.assertLessEqual(len(lines[0]), len("FAIL riscv64 patched b: ") + 300)
+        self.assertEqual(lines[1], "XPASS x86_64 base c")
+        self.assertEqual(lines[2], "FAIL check: 6.12 checkpatch 0003: WARNING: z")
+
     def test_config_preflight(self):
         from harness.run import load_scenarios, missing_config, read_config
         scen = load_scenarios()
