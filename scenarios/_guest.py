@@ -8,14 +8,6 @@ from harness.verdict import Xfail
 MEM = "/sys/devices/system/memory"
 
 
-KLOG_RE = re.compile(r"^\[\s*\d+\.\d+\] .*\n?", re.M)
-
-
-def no_klog(out):
-    """Command output without the kernel messages the console mixed in."""
-    return KLOG_RE.sub("", out)
-
-
 def meminfo_kb(vm, field="MemTotal"):
     out = vm.sh(f"grep '^{field}:' /proc/meminfo")
     return int(out.split()[1])
@@ -49,7 +41,7 @@ def wait_for(vm, what, fn, timeout=120, interval=1.0):
 
 
 def lsmem_json(vm):
-    return json.loads(no_klog(vm.sh("lsmem -J -b -o RANGE,SIZE,STATE,BLOCK,ZONES")))
+    return json.loads(vm.sh("lsmem -J -b -o RANGE,SIZE,STATE,BLOCK,ZONES"))
 
 
 def memfill(t, vm, name, mib, rng=None, need_mib=None, seed=1):
@@ -67,14 +59,13 @@ def pmem_regions(vm):
     out = vm.sh("for r in /sys/bus/nd/devices/region*; do "
                 "echo $(cat $r/resource) $(basename $r); done")
     return sorted((int(a, 16), r) for a, r in
-                  (line.split() for line in no_klog(out).splitlines()
+                  (line.split() for line in out.splitlines()
                    if line.strip()))
 
 
 def json_in(out):
     """The JSON document in a tool's output (daxctl/ndctl print a JSON list
     or object, and a summary line on stderr)."""
-    out = no_klog(out)
     starts = [i for i in (out.find("["), out.find("{")) if i >= 0]
     if not starts:
         return None
@@ -224,7 +215,7 @@ def xfail_riscv_vmemmap(symptom, subsections=False, log=RISCV_VMEMMAP_OOPS):
 def lsmem_vs_sysfs(t, vm, name):
     """lsmem (one row per block) agrees with sysfs on every block's state
     and, for online blocks, its zone."""
-    data = json.loads(no_klog(vm.sh("lsmem -J -a -b -o RANGE,SIZE,STATE,BLOCK,ZONES")))
+    data = json.loads(vm.sh("lsmem -J -a -b -o RANGE,SIZE,STATE,BLOCK,ZONES"))
     bs = block_size(vm)
     rows = {}
     for r in data["memory"]:
