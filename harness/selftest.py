@@ -414,6 +414,37 @@ class Flakes(unittest.TestCase):
             self.assertEqual(flakes.main(paths[:1]), 2)
 
 
+class Bench(unittest.TestCase):
+    def test_exponent(self):
+        from harness.bench import exponent
+        self.assertAlmostEqual(exponent([(1, 2.0), (4, 8.0), (16, 32.0)]), 1.0)
+        self.assertAlmostEqual(exponent([(1, 1.0), (2, 4.0), (4, 16.0)]), 2.0)
+        self.assertIsNone(exponent([(4, 1.0)]))
+        self.assertIsNone(exponent([(1, None), (4, 2.0)]))
+
+    def test_key_values(self):
+        from harness.bench import kv
+        self.assertEqual(kv("ready\nt0=1.5\nadded=512\n[ 1.0] x=y z\ncomplete=1"),
+                         {"t0": 1.5, "added": 512.0, "complete": 1.0})
+
+    def test_ratios(self):
+        from harness.bench import MiB, to_x86, with_ratios
+        fl = {"write_mib_s": 100.0, "copy_mib_s": 50.0}
+        s = with_ratios({"size_gib": 1.0, "add": 0.2, "online": 0.2, "add_online": 0.4,
+                         "memmap_bytes": 16 * MiB, "migrated_bytes": 100 * MiB,
+                         "offline": 4.0, "remove": 0.5}, fl)
+        self.assertAlmostEqual(s["memmap_floor"], 0.16)
+        self.assertAlmostEqual(s["add_online_over_floor"], 2.5)
+        self.assertAlmostEqual(s["offline_over_floor"], 2.0)
+        self.assertAlmostEqual(s["remove_gib_s"], 2.0)
+        x = {"size_gib": 1.0, "add_online": 0.2}
+        recs = [{"arch": "arm64", "kernel": "patched", "sizes": [s]},
+                {"arch": "x86_64", "kernel": "patched", "sizes": [x]}]
+        to_x86(recs)
+        self.assertAlmostEqual(s["add_online_over_x86"], 2.0)
+        self.assertNotIn("add_over_x86", s)
+
+
 class Verdict(unittest.TestCase):
     X_CHECK = Xfail("no probe interface", checks="probe_interface")
     X_LOG = Xfail("vmemmap Oops", log=r"epc : free_vmemmap_storage\+")

@@ -1,0 +1,30 @@
+"""make bench, small: one 1 GiB pc-dimm measured in the guest, so the benchmark cannot rot."""
+from harness import bench
+
+NAME = "bench-smoke"
+ORDER = 95
+KERNELS = ("patched",)
+CONFIG = ("acpi", "ACPI_HOTPLUG_MEMORY", "MHP_MEMMAP_ON_MEMORY")
+TIMEOUT = 600
+
+
+def run(t):
+    t.need("acpi-dimm")
+    vm = t.boot(acpi=True, mem=bench.BOOT_MIB, slots=1, maxmem=bench.BOOT_MIB + 1024,
+                append=bench.APPEND)
+    fl = bench.floors(vm)
+    t.check("floors", fl["write_mib_s"] > 0 and fl["copy_mib_s"] > 0, f"{fl}")
+    res = bench.with_ratios(bench.measure_dimm(vm, bench.GiB, "s"), fl)
+    t.note(", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                     for k, v in res.items()))
+    t.check("every_step_measured", "error" not in res and
+            all(res.get(m, 0) > 0 for m in bench.METRICS), res.get("error", f"{res}"))
+    # 40..128 bytes of memmap a 4 KiB page (struct page is 56 or 64 here)
+    sp = res.get("struct_page_bytes", 0)
+    t.check("memmap_counted", 40 <= sp <= 128 * 4, f"{sp} bytes of memmap a page")
+    # Onlining writes the memmap: it cannot take much less than writing it.
+    t.check("online_not_below_floor", res.get("add_online_over_floor", 0) >= 0.5,
+            f"add+online {res.get('add_online')}s, floor {res.get('memmap_floor')}s")
+    t.check("data_migrated", res.get("migrated_bytes", 0) > 0 and res.get("data_intact"),
+            f"{res.get('migrated_bytes', 0)} bytes in the DIMM at offline, "
+            f"intact: {res.get('data_intact')}")
