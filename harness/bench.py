@@ -36,6 +36,8 @@ import subprocess
 import sys
 import time
 
+from scenarios._guest import block_size, page_size, wait_for
+
 from . import run as hrun
 
 MiB = 1 << 20
@@ -88,8 +90,8 @@ def measure_dimm(vm, size, tag, fill_mib=FILL_MIB, timeout=STEP_TIMEOUT):
     """Adds, onlines, fills, offlines and ejects one pc-dimm of SIZE bytes.
     Returns {figure: value}; "error" says where it stopped, if it did."""
     res = {"size_gib": size / GiB}
-    bs = int(vm.sh("cat /sys/devices/system/memory/block_size_bytes"), 16)
-    page = int(vm.sh("grep -m1 KernelPageSize /proc/self/smaps").split()[1]) * 1024
+    bs = block_size(vm)
+    page = page_size(vm)
     nblk = size // bs
     memmap0 = vmstat(vm, "nr_memmap_pages")
     vm.sh(f"rm -f /tmp/ev.{tag}; memhp_bench plug {nblk} {timeout} "
@@ -157,12 +159,10 @@ def measure_dimm(vm, size, tag, fill_mib=FILL_MIB, timeout=STEP_TIMEOUT):
 
 def guest_wait(vm, cmd, timeout):
     """True once the guest command succeeds, polling; False at the timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if vm.run(cmd, timeout=60)[0] == 0:
-            return True
-        time.sleep(0.5)
-    return False
+    try:
+        return wait_for(vm, cmd, lambda: vm.run(cmd, timeout=60)[0] == 0, timeout, 0.5)
+    except TimeoutError:
+        return False
 
 
 def with_ratios(res, fl):
@@ -330,15 +330,6 @@ def qemu_version():
         return "QEMU (version unknown)"
 
 
-def commit():
-    def git(*a):
-        return subprocess.run(["git", "-C", hrun.TOP, *a], capture_output=True,
-                              text=True).stdout.strip()
-    dirty = git("status", "--porcelain", "--", ".", ":!results")
-    return git("rev-parse", "--short=12", "HEAD") + (" (with uncommitted changes)"
-                                                      if dirty else "")
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python3 -m harness.bench",
                                  description=__doc__.split("\n")[0])
@@ -365,7 +356,7 @@ def main(argv=None):
     rundir = os.path.join(hrun.TOP, "results", "runs",
                           "bench-" + time.strftime("%Y%m%d-%H%M%S"))
     os.makedirs(rundir, exist_ok=True)
-    doc = {"commit": commit(), "date": datetime.date.today().isoformat(),
+    doc = {"commit": hrun.code_revision(), "date": datetime.date.today().isoformat(),
            "host": describe_host(), "qemu": qemu_version(), "base": hrun.BASE,
            "boot_mib": BOOT_MIB, "fill_mib": FILL_MIB, "append": APPEND,
            "records": []}

@@ -370,21 +370,27 @@ def failure_lines(results, width=300):
     return out
 
 
-def run_header():
-    """Which code and which kernel base a run is of."""
-    def git(*argv, cwd=TOP):
-        r = subprocess.run(["git", "-C", cwd, *argv], capture_output=True,
-                           text=True)
-        return r.stdout.strip() if r.returncode == 0 else ""
-    rev = git("rev-parse", "--short=12", "HEAD") or "?"
+def _git(*argv, cwd=TOP):
+    r = subprocess.run(["git", "-C", cwd, *argv], capture_output=True, text=True)
+    return r.stdout.strip() if r.returncode == 0 else ""
+
+
+def code_revision():
+    """HEAD of this repository, and whether its code has uncommitted changes."""
+    rev = _git("rev-parse", "--short=12", "HEAD") or "?"
     # results/ is what runs write (the last run's latest.*), not code
-    dirty = " (with uncommitted changes)" if git(
+    dirty = " (with uncommitted changes)" if _git(
         "status", "--porcelain", "--untracked-files=no", "--", ".",
         ":(exclude)results") else ""
+    return rev + dirty
+
+
+def run_header():
+    """Which code and which kernel base a run is of."""
     linux = os.path.join(BUILD, "linux")
     pkg = track.tracks()[BASE][0]
-    ver = git("config", "--get", "memhp.debver", cwd=linux) or "?"
-    return (f"Run of {rev}{dirty} on {time.strftime('%Y-%m-%d')}: kernels "
+    ver = _git("config", "--get", "memhp.debver", cwd=linux) or "?"
+    return (f"Run of {code_revision()} on {time.strftime('%Y-%m-%d')}: kernels "
             f"from {pkg} {ver} and series/{BASE}.")
 
 

@@ -13,6 +13,11 @@ def meminfo_kb(vm, field="MemTotal"):
     return int(out.split()[1])
 
 
+def page_size(vm):
+    """The guest kernel's page size, bytes."""
+    return int(vm.sh("grep -m1 KernelPageSize /proc/self/smaps").split()[1]) * 1024
+
+
 def block_size(vm):
     return int(vm.sh(f"cat {MEM}/block_size_bytes").strip(), 16)
 

@@ -4,7 +4,7 @@ ORDER = 40
 CONFIG = ("pmem", "DEV_DAX_PMEM", "DEV_DAX_KMEM", "PROC_PAGE_MONITOR")
 from harness.verdict import Xfail
 
-from ._guest import pmem_regions, xfail_riscv_vmemmap
+from ._guest import page_size, pmem_regions, xfail_riscv_vmemmap
 
 # Unpatched riscv arch_add_memory() also sets max_pfn to the end of the range just
 # added, even below the current max_pfn (kpageflags_covers_high_after_low),
@@ -67,7 +67,7 @@ def run(t):
     if not t.check("two_regions", [a for a, _ in regions] == [base + LOW, base + HIGH],
                    f"regions: {regions}"):
         return
-    page = int(vm.sh("grep -m1 KernelPageSize /proc/self/smaps").split()[1]) * 1024
+    page = page_size(vm)
     top_pfn = (base + HIGH + SIZE) // page - 1
     if not to_system_ram(t, vm, regions[1][1]):
         return

@@ -4,7 +4,7 @@ import time
 from harness.verdict import Xfail
 
 from ._guest import (block_size, block_states, blocks_in, eject, meminfo_kb, memfill,
-                     region_to_kmem, wait_blocks_state)
+                     page_size, region_to_kmem, wait_blocks_state)
 
 NAME = "memmap-on-memory"
 ORDER = 38
@@ -110,7 +110,7 @@ def run(t):
     grown = meminfo_kb(vm)
     size = len(blocks) * bs
     missing = size - (grown - before) * 1024
-    page = int(vm.sh("grep -m1 KernelPageSize /proc/self/smaps").split()[1]) * 1024
+    page = page_size(vm)
     per_block = missing // len(blocks) // page
     t.note(f"{'pc-dimm' if dimm else 'dax kmem'}: {len(blocks)} blocks online in "
            f"{t_add:.1f}s; MemTotal +{(grown - before) >> 10} MiB of {size >> 20} MiB: "
