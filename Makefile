@@ -9,7 +9,7 @@ comma := ,
 arches = $(subst riscv ,riscv64 ,$(filter-out riscv64,$(ARCH)) )$(filter riscv64,$(ARCH))
 arch_list = $(subst $() $(),$(comma),$(strip $(arches)))
 
-.PHONY: help deps fresh-check check tree series checkpatch kernels kernel rootfs qemu demo test run list clean bench
+.PHONY: help deps fresh-check check tree series checkpatch kernels kernel rootfs qemu demo test run list clean bench variant
 
 help:
 	@echo "make demo        install, build the patched arm64 kernel, boot it, hot-add and"
@@ -31,7 +31,8 @@ help:
 	@echo "make run         scenarios only, on built kernels  [ARCH= KERNEL= SCENARIO= JOBS=]"
 	@echo "make list        list the scenarios"
 	@echo "make bench       hot-add/online/offline/remove speed against floors, in the"
-	@echo "                 guest: results/bench.md  [ARCH= SIZES=1,4,16,64 KERNEL=]"
+	@echo "                 guest: results/bench.md  [ARCH= SIZES=1,4,16,64 KERNEL= VARIANT=bench|none]"
+	@echo "make variant     kernels with configs/variant-V.config on top  [V=bench ARCH= KERNEL=]"
 	@echo "BASE=7.3|6.12 picks the kernel base (series/tracks; default: its first"
 	@echo "line) for tree, series, checkpatch, kernels, kernel, rootfs, check, run, test."
 	@echo "Work trees: \$${MEMHP_BUILD:-~/.cache/memhp}/linux (6.12), .../7.3/linux;"
@@ -66,6 +67,9 @@ run:
 		--jobs $(JOBS)
 bench:
 	scripts/bench.sh $(arches)
+variant: tree
+	KERNELS="$(or $(filter base patched,$(subst $(comma), ,$(KERNEL))),base patched)" \
+		scripts/variant.sh $(or $(V),bench) $(arches)
 list:
 	@python3 -m harness.run --list
 clean:

@@ -41,6 +41,9 @@ frags=("$TOP/configs/common.config" "$TOP/configs/$arch.config" "$TOP/configs/de
 track_frag=$TOP/configs/track-$BASE.config
 [ ! -f "$track_frag" ] || frags+=("$track_frag")
 frags+=("$TOP/configs/series.config")
+# A variant (MEMHP_VARIANT=NAME: configs/variant-NAME.config) comes last
+# and wins: the bench kernels, the config matrix.
+[ -z "${MEMHP_VARIANT:-}" ] || frags+=("$TOP/configs/variant-$MEMHP_VARIANT.config")
 for f in "${frags[@]}"; do [ -f "$f" ] || die "missing config fragment $f"; done
 
 log=$out/build.log
@@ -146,7 +149,7 @@ if [ -f "$out/.config" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$hash" ]; 
 	step "$arch: configuration unchanged"
 	: >>"$log"
 else
-	step "$arch: configuring (allnoconfig + common, $arch, debug fragments)"
+	step "$arch: configuring (allnoconfig + common, $arch, debug fragments${MEMHP_VARIANT:+, variant $MEMHP_VARIANT})"
 	rm -f "$stamp"
 	: >"$log"
 	# The fragments are pinned while allnoconfig runs, so what they turn

@@ -106,11 +106,15 @@ meson_ok() {
 }
 
 # config_fragments: configs/*.config of this track: the shared ones and
-# its own track-BASE.config, if it has one
+# its own track-BASE.config, if it has one (variant-*.config are only for
+# the kernels built with them: scripts/variant.sh)
 config_fragments() {
 	local f
 	for f in "$TOP"/configs/*.config; do
-		case ${f##*/} in track-*) [ "${f##*/}" = "track-$BASE.config" ] || continue ;; esac
+		case ${f##*/} in
+		track-*) [ "${f##*/}" = "track-$BASE.config" ] || continue ;;
+		variant-*) continue ;;
+		esac
 		echo "$f"
 	done
 }
