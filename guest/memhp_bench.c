@@ -11,11 +11,15 @@
  *	present until the kernel has sent N more uevents (its N blocks)
  *   memhp_bench eject PNP0C80:NN TIMEOUT
  *	from writing the slot's eject until its _STA says it is empty
+ *   memhp_bench uevents N TIMEOUT [DEV]
+ *	from the next interrupt of virtio device DEV (virtio-mem's config
+ *	change: the request arrived) or else the kernel's next uevent, until
+ *	it has sent N uevents (the memory blocks coming or going)
  *   memhp_bench state STATE FIRST COUNT
  *	write STATE to memoryFIRST .. memory(FIRST+COUNT-1)/state in turn
  *
- * Output is "key=value" lines; times are in seconds. plug prints (and
- * flushes) "ready" once it watches, so the host can device_add then.
+ * Output is "key=value" lines; times are in seconds. plug and uevents
+ * print (and flush) "ready" once they watch, so the host can act then.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -175,6 +179,70 @@ static int plug(long want, long timeout)
 	return last > 0 ? 0 : 2;
 }
 
+/*
+ * Interrupts taken so far by the /proc/interrupts lines named DEV-config
+ * (MSI-X) or DEV (INTx), all CPUs; -1 if there is no such line.
+ */
+static long long irq_count(const char *dev)
+{
+	char line[1024], cfg[NAME_MAX + 8], *tok, *name, *end;
+	long long sum = -1, v;
+	FILE *f;
+
+	snprintf(cfg, sizeof(cfg), "%s-config", dev);
+	f = fopen("/proc/interrupts", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = 0;
+		name = strrchr(line, ' ');
+		if (!name || !strchr(line, ':') || (strcmp(name + 1, cfg) && strcmp(name + 1, dev)))
+			continue;
+		if (sum < 0)
+			sum = 0;
+		for (tok = strtok(strchr(line, ':') + 1, " "); tok; tok = strtok(NULL, " ")) {
+			v = strtoll(tok, &end, 10);
+			if (end == tok || *end)
+				break;
+			sum += v;
+		}
+	}
+	fclose(f);
+	return sum;
+}
+
+/* From DEV's next interrupt (or the next uevent) until N more uevents. */
+static int uevents(long want, long timeout, const char *dev)
+{
+	long long seq0, seq, irq0 = -1;
+	double first = 0, last = 0, deadline;
+
+	if (dev && strchr(dev, '/'))
+		die("%s: not a device name (virtioN)", dev);
+	if (dev && (irq0 = irq_count(dev)) < 0)
+		die("%s: no such line in /proc/interrupts", dev);
+	seq0 = read_num("/sys/kernel/uevent_seqnum");
+	if (seq0 < 0)
+		die("cannot read %s", "/sys/kernel/uevent_seqnum");
+	seq = seq0;
+	printf("ready\n");
+	fflush(stdout);
+	deadline = now() + timeout;
+	while (now() < deadline) {
+		seq = read_num("/sys/kernel/uevent_seqnum");
+		if (!first && (seq > seq0 || (dev && irq_count(dev) != irq0)))
+			first = now();
+		if (seq - seq0 >= want) {
+			last = now();
+			break;
+		}
+		nap();
+	}
+	printf("first=%.6f\nlast=%.6f\nuevents=%lld\n", first, last, seq - seq0);
+	printf("complete=%d\n", last > 0);
+	return last > 0 ? 0 : 2;
+}
+
 /* A DIMM leaves: from writing its slot's eject until _STA says empty. */
 static int eject(const char *name, long timeout)
 {
@@ -234,6 +302,9 @@ int main(int argc, char **argv)
 		return bw(number(argv[2], "MIB") ?: 1);
 	if (argc == 4 && !strcmp(argv[1], "plug"))
 		return plug(number(argv[2], "N"), number(argv[3], "TIMEOUT"));
+	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "uevents"))
+		return uevents(number(argv[2], "N") ?: 1, number(argv[3], "TIMEOUT"),
+			       argc == 5 ? argv[4] : NULL);
 	if (argc == 4 && !strcmp(argv[1], "eject"))
 		return eject(argv[2], number(argv[3], "TIMEOUT"));
 	if (argc == 5 && !strcmp(argv[1], "state"))
@@ -241,6 +312,7 @@ int main(int argc, char **argv)
 	fprintf(stderr,
 		"usage: memhp_bench bw MIB\n"
 		"       memhp_bench plug N TIMEOUT\n"
+		"       memhp_bench uevents N TIMEOUT [DEV]\n"
 		"       memhp_bench eject PNP0C80:NN TIMEOUT\n"
 		"       memhp_bench state STATE FIRST COUNT\n");
 	return 1;

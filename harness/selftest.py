@@ -445,6 +445,60 @@ class Bench(unittest.TestCase):
         self.assertNotIn("add_over_x86", s)
 
 
+    def test_top_functions(self):
+        # trace_stat/function0 and function1 as the kernel prints them:
+        # times above 7 digits lose their fraction
+        from harness.bench import top_functions
+        cpu0 = ("  Function                               Hit    Time            Avg"
+                "             s^2\n  --------                               ---    ----"
+                "            ---             ---\n"
+                "  migrate_folio_extra                  1024    12345678 us     12056.33 us"
+                "    0.000 us    \n"
+                "  copy_page                            1024    2048.500 us     2.000 us"
+                "        0.062 us    \n")
+        cpu1 = cpu0.replace("12345678 us", "1000.000 us").replace("copy_page      ",
+                                                                   "memmap_init_range")
+        top = top_functions(cpu0 + cpu1, 2)
+        self.assertEqual([e["function"] for e in top],
+                         ["migrate_folio_extra", "copy_page"])
+        self.assertEqual(top[0]["hits"], 2048)
+        self.assertAlmostEqual(top[0]["us"], 12346678.0)
+        total = 12346678.0 + 2048.5 + 2048.5
+        self.assertAlmostEqual(top[1]["share"], round(2048.5 / total, 4))
+        self.assertEqual(top_functions("no profile here"), [])
+        # the idle loop is no function's cost
+        idle = "  do_idle                              3    99999999 us    1 us    0 us\n"
+        self.assertEqual(top_functions(cpu0 + idle, 1)[0]["function"], "migrate_folio_extra")
+        self.assertAlmostEqual(top_functions(cpu0 + idle)[1]["share"],
+                               round(2048.5 / (12345678.0 + 2048.5), 4))
+
+    def test_markdown(self):
+        from harness.bench import markdown
+        doc = {"commit": "abc", "date": "2026-12-03", "host": "h", "qemu": "QEMU 10",
+               "variant": "bench", "records": [
+                   {"arch": "arm64", "kernel": "patched", "mech": "vmem",
+                    "not_measured": "64 GiB: too big", "sizes": [
+                        {"size_gib": 1.0, "add": 0.5, "remove": 2.0},
+                        {"size_gib": 4.0, "error": "add: 3 uevents for 32 blocks"}],
+                    "profile": {"size_gib": 4, "steps": {"online": [
+                        {"function": "memmap_init_range", "hits": 1, "us": 5.0,
+                         "share": 0.5}]}}}]}
+        md = markdown(doc)
+        self.assertIn("| arm64 | patched | virtio-mem | 1 | 0.50 |", md)
+        self.assertIn("| 2.00 |", md)      # remove s/GiB
+        self.assertIn("stopped: add: 3 uevents for 32 blocks", md)
+        self.assertIn("- arm64 patched virtio-mem: 64 GiB: too big", md)
+        self.assertIn("`memmap_init_range` 50%", md)
+        self.assertIn("variant `bench`", md)
+
+    def test_variant_image(self):
+        from harness.bench import variant_image
+        self.assertTrue(variant_image("arm64", "patched", "none").endswith(
+            "/out/arm64-patched/boot-image"))
+        self.assertTrue(variant_image("riscv64", "base", "bench").endswith(
+            "/out/riscv64-base-bench/boot-image"))
+
+
 class Verdict(unittest.TestCase):
     X_CHECK = Xfail("no probe interface", checks="probe_interface")
     X_LOG = Xfail("vmemmap Oops", log=r"epc : free_vmemmap_storage\+")
