@@ -15,8 +15,9 @@
  *	from the next interrupt of virtio device DEV (virtio-mem's config
  *	change: the request arrived) or else the kernel's next uevent, until
  *	it has sent N uevents (the memory blocks coming or going)
- *   memhp_bench state STATE FIRST COUNT
+ *   memhp_bench state STATE FIRST COUNT [down]
  *	write STATE to memoryFIRST .. memory(FIRST+COUNT-1)/state in turn
+ *	(with "down", from the last block to the first)
  *
  * Output is "key=value" lines; times are in seconds. plug and uevents
  * print (and flush) "ready" once they watch, so the host can act then.
@@ -276,15 +277,16 @@ static int eject(const char *name, long timeout)
 	return 0;
 }
 
-static int state(const char *st, long firstblk, long count)
+static int state(const char *st, long firstblk, long count, int down)
 {
 	char path[96];
 	double t0 = now();
-	long i;
+	long i, blk;
 	int fd;
 
-	for (i = firstblk; i < firstblk + count; i++) {
-		snprintf(path, sizeof(path), "/sys/devices/system/memory/memory%ld/state", i);
+	for (i = 0; i < count; i++) {
+		blk = down ? firstblk + count - 1 - i : firstblk + i;
+		snprintf(path, sizeof(path), "/sys/devices/system/memory/memory%ld/state", blk);
 		fd = open(path, O_WRONLY);
 		if (fd < 0)
 			die("open %s", path);
@@ -307,13 +309,15 @@ int main(int argc, char **argv)
 			       argc == 5 ? argv[4] : NULL);
 	if (argc == 4 && !strcmp(argv[1], "eject"))
 		return eject(argv[2], number(argv[3], "TIMEOUT"));
-	if (argc == 5 && !strcmp(argv[1], "state"))
-		return state(argv[2], number(argv[3], "FIRST"), number(argv[4], "COUNT"));
+	if ((argc == 5 || (argc == 6 && !strcmp(argv[5], "down"))) &&
+	    !strcmp(argv[1], "state"))
+		return state(argv[2], number(argv[3], "FIRST"), number(argv[4], "COUNT"),
+			     argc == 6);
 	fprintf(stderr,
 		"usage: memhp_bench bw MIB\n"
 		"       memhp_bench plug N TIMEOUT\n"
 		"       memhp_bench uevents N TIMEOUT [DEV]\n"
 		"       memhp_bench eject PNP0C80:NN TIMEOUT\n"
-		"       memhp_bench state STATE FIRST COUNT\n");
+		"       memhp_bench state STATE FIRST COUNT [down]\n");
 	return 1;
 }

@@ -490,6 +490,8 @@ class Bench(unittest.TestCase):
         self.assertIn("- arm64 patched virtio-mem: 64 GiB: too big", md)
         self.assertIn("`memmap_init_range` 50%", md)
         self.assertIn("variant `bench`", md)
+        doc["records"][0]["offline_order"] = {"size_gib": 4, "up": 18.0, "down": 6.0}
+        self.assertIn("| arm64 | patched | 4 | 18.00 | 6.00 | 3.0 |", markdown(doc))
 
     def test_variant_image(self):
         from harness.bench import variant_image
