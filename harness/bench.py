@@ -149,6 +149,23 @@ def watched(vm, tag, nblk, timeout, poll=0.5):
     return ev, None
 
 
+def watched_step(st, step, tag, cmd, nblk, act, timeout, what=None):
+    """One step timed by the guest: starts `memhp_bench CMD` watching,
+    does ACT (the host's request) under STEP's profile, and returns what
+    the watcher saw; None, with the error under WHAT (default STEP), if
+    it did not see all NBLK blocks' uevents."""
+    why = watch(st.vm, tag, cmd)
+    if not why:
+        st.start(step)
+        act()
+        ev, why = watched(st.vm, tag, nblk, timeout, st.poll)
+        st.stop(step)
+    if why:
+        st.fail(what or step, why)
+        return None
+    return ev
+
+
 def online_fill_offline(st, addr, size, tag, fill_mib, timeout, online=True, down=False):
     """The steps every mechanism shares: online its blocks movable (unless
     they came online), put FILL_MIB of data in them, offline them
@@ -203,18 +220,11 @@ def measure_dimm(vm, size, tag, fill_mib=FILL_MIB, timeout=STEP_TIMEOUT, profile
     st = Steps(vm, res, profile)
     nblk = size // block_size(vm)
     memmap0 = vmstat(vm, "nr_memmap_pages")
-    why = watch(vm, tag, f"plug {nblk} {timeout}")
-    if why:
-        st.fail("add", why)
-        return res
     vm.qmp.execute("object-add", **{"qom-type": "memory-backend-ram", "id": f"bm{tag}",
                                     "size": size, "reserve": False})
-    st.start("add")
-    vm.qmp.execute("device_add", driver="pc-dimm", id=f"bd{tag}", memdev=f"bm{tag}")
-    ev, why = watched(vm, tag, nblk, timeout, st.poll)
-    st.stop("add")
-    if why:
-        st.fail("add", why)
+    ev = watched_step(st, "add", tag, f"plug {nblk} {timeout}", nblk, lambda: vm.qmp.execute(
+        "device_add", driver="pc-dimm", id=f"bd{tag}", memdev=f"bm{tag}"), timeout)
+    if ev is None:
         return res
     res["add"] = ev["last"] - ev["first"]
     memmap_grew(vm, res, memmap0, size)
@@ -261,33 +271,23 @@ def measure_vmem(vm, size, tag, fill_mib=FILL_MIB, timeout=STEP_TIMEOUT, profile
     path = f"/machine/peripheral/{VMEM}"
     # its config-change interrupt says when a request arrived
     dev = vm.sh("ls /sys/bus/virtio/drivers/virtio_mem | grep -m1 '^virtio'").strip()
+
+    def request(value):
+        return lambda: vm.qmp.execute("qom-set", path=path, property="requested-size",
+                                      value=value)
     # two uevents a block: added, online
-    why = watch(vm, tag, f"uevents {2 * nblk} {timeout} {dev}")
-    if why:
-        st.fail("add", why)
-        return res
-    st.start("add_online")
-    vm.qmp.execute("qom-set", path=path, property="requested-size", value=size)
-    ev, why = watched(vm, tag, 2 * nblk, timeout, st.poll)
-    st.stop("add_online")
-    if why:
-        st.fail("add", why)
+    ev = watched_step(st, "add_online", tag, f"uevents {2 * nblk} {timeout} {dev}", 2 * nblk,
+                      request(size), timeout, what="add")
+    if ev is None:
         return res
     res["add_online"] = ev["last"] - ev["first"]
     memmap_grew(vm, res, memmap0, size)
     if not online_fill_offline(st, vmem_device(vm)["memaddr"], size, tag, fill_mib, timeout,
                                online=False):
         return res
-    why = watch(vm, tag, f"uevents {nblk} {timeout} {dev}")
-    if why:
-        st.fail("remove", why)
-        return res
-    st.start("remove")
-    vm.qmp.execute("qom-set", path=path, property="requested-size", value=0)
-    ev, why = watched(vm, tag, nblk, timeout, st.poll)
-    st.stop("remove")
-    if why:
-        st.fail("remove", why)
+    ev = watched_step(st, "remove", tag, f"uevents {nblk} {timeout} {dev}", nblk, request(0),
+                      timeout)
+    if ev is None:
         return res
     res["remove"] = ev["last"] - ev["first"]
     try:

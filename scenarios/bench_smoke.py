@@ -10,6 +10,11 @@ TIMEOUT = 600
 FILL_MIB = 32
 
 
+def figures(res):
+    return ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                     for k, v in res.items())
+
+
 def run(t):
     t.need("acpi-dimm")
     vm = t.boot(acpi=True, mem=bench.BOOT_MIB, slots=1, maxmem=bench.BOOT_MIB + 1024,
@@ -17,8 +22,7 @@ def run(t):
     fl = bench.floors(vm)
     t.check("floors", fl["write_mib_s"] > 0 and fl["copy_mib_s"] > 0, f"{fl}")
     res = bench.with_ratios(bench.measure_dimm(vm, bench.GiB, "s", fill_mib=FILL_MIB), fl)
-    t.note(", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
-                     for k, v in res.items()))
+    t.note(figures(res))
     t.check("every_step_measured", "error" not in res and
             all(res.get(m, 0) > 0 for m in bench.METRICS), res.get("error", f"{res}"))
     # 40..128 bytes of memmap a 4 KiB page (struct page is 56 or 64 here)
@@ -36,8 +40,7 @@ def run(t):
         return
     vm = bench.boot_for(t, "vmem", [1])
     res = bench.with_ratios(bench.measure_vmem(vm, bench.GiB, "v", fill_mib=FILL_MIB), fl)
-    t.note("virtio-mem: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
-                                      for k, v in res.items()))
+    t.note("virtio-mem: " + figures(res))
     t.check("vmem_every_step_measured", "error" not in res and
             all(res.get(m, 0) > 0 for m in ("add_online", "offline", "remove")),
             res.get("error", f"{res}"))
