@@ -84,15 +84,6 @@ mkdir -p "$stamps"
 exec 8>"$T/.kernels.lock"
 flock 8
 
-# copy_out FROM TO: the files of a build that the harness and rootfs.sh use
-copy_out() {
-	local f
-	mkdir -p "$2" && rm -f "$2/.memhp-rev" "$2/vmlinux" || return 1
-	for f in boot-image System.map .config modules.builtin modules.builtin.modinfo; do
-		cp "$1/$f" "$2/$f" || return 1
-	done
-}
-
 # build ARCH REV OUT NAME [force]: build REV into OUT unless a stamp says
 # it was (a middle commit's stamp is enough unless "force" is given)
 build() {

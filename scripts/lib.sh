@@ -121,6 +121,15 @@ config_fragments() {
 # configs_hash: what the kernel configuration depends on in this repo
 configs_hash() { config_fragments | xargs cat | sha256sum | cut -c1-16; }
 
+# copy_out FROM TO: the files of a build that the harness and rootfs.sh use
+copy_out() {
+	local f
+	mkdir -p "$2" && rm -f "$2/.memhp-rev" "$2/vmlinux" || return 1
+	for f in boot-image System.map .config modules.builtin modules.builtin.modinfo; do
+		cp "$1/$f" "$2/$f" || return 1
+	done
+}
+
 # worktree DIR REV: a detached work tree of $LINUX at REV (created or moved;
 # only files that differ are touched, so out-of-tree builds stay incremental)
 worktree() {

@@ -48,8 +48,8 @@ for arch in $arches; do
 		mkdir -p "$out"
 		rm -f "$out/.memhp-rev"
 		if MEMHP_VARIANT=$variant "$TOP/scripts/kernel.sh" "$arch" "$T/src/linux" "$work" \
-			> >(tee "$out/build.log" | grep --line-buffered '^\[' >&2) 2>&1; then
-			for f in boot-image System.map .config; do cp "$work/$f" "$out/$f"; done
+			> >(tee "$out/build.log" | grep --line-buffered '^\[' >&2) 2>&1 &&
+		   copy_out "$work" "$out"; then
 			echo "$rev $cfg" >"$out/.memhp-rev"
 			check_result "$name" pass "$(grep -o 'built .* in [0-9]*s' "$out/build.log" | tail -n1)"
 		else
