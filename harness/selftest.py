@@ -652,7 +652,8 @@ class Verdict(unittest.TestCase):
             miss = missing_config(mod, "arm64", opts)
             want = {"probe-hidden": ["ARCH_MEMORY_PROBE"],
                     "probe-node": ["ARCH_MEMORY_PROBE"],
-                    "hotremove-partial": ["TEST_MEMORY_HOTPLUG"]}.get(name, [])
+                    "hotremove-partial": ["TEST_MEMORY_HOTPLUG"],
+                    "fault-hotadd": ["TEST_MEMORY_HOTPLUG"]}.get(name, [])
             self.assertEqual(miss, want, name)
         # "pmem" means the machine's own options
         self.assertIn("X86_PMEM_LEGACY", missing_config(scen["pmem-ndctl"],

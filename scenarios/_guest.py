@@ -13,6 +13,17 @@ def meminfo_kb(vm, field="MemTotal"):
     return int(out.split()[1])
 
 
+def pagetables_kb(vm, samples=8):
+    """PageTables as the least of a few readings over two seconds, read
+    without forking (the shell's own read builtin): the page tables of
+    processes that just exited are freed after an RCU grace period, and a
+    reader's own tables would count too. A leak stays in every reading."""
+    out = vm.sh(f"i=0; while [ $i -lt {samples} ]; do while read -r k v u; do "
+                f"[ \"$k\" = PageTables: ] && echo $v; done < /proc/meminfo; "
+                f"i=$((i + 1)); sleep 0.25; done")
+    return min(int(v) for v in out.split())
+
+
 def page_size(vm):
     """The guest kernel's page size, bytes."""
     return int(vm.sh("grep -m1 KernelPageSize /proc/self/smaps").split()[1]) * 1024

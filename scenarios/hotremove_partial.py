@@ -1,7 +1,7 @@
 """Test module: add 1 GiB in one go, remove one block out of it, the rest stays mapped; sysfs readable while adding."""
 from harness.verdict import Xfail
 
-from ._guest import MEM, meminfo_kb
+from ._guest import MEM, meminfo_kb, pagetables_kb
 
 NAME = "hotremove-partial"
 ORDER = 55
@@ -9,8 +9,9 @@ CONFIG = ("TEST_MEMORY_HOTPLUG", "PTDUMP_DEBUGFS")
 # The test module (CONFIG_TEST_MEMORY_HOTPLUG) comes with the series.
 KERNELS = ("patched", "unfixed")
 _ZONES = ("valid_zones read while the range is being added Oopses: the "
-          "new blocks have no node yet (fixed by 'drivers/base/memory: give "
-          "hot-added memory blocks their node up front')")
+          "new blocks have no node yet (mainline sets it first; on 6.12 fixed "
+          "by 'mm/memory_hotplug: register a new node before its memory "
+          "blocks')")
 # That Oops: valid_zones_show() looks up the zones of NUMA_NO_NODE.
 _ZONES_OOPS = (r"(pc : |epc : |RIP: 0010:)(valid_zones_show|print_allowed_zone|"
                r"zone_for_pfn_range|default_kernel_zone_for_pfn|"
@@ -22,7 +23,7 @@ XFAIL = {
     ("arm64", "unfixed"): Xfail(
         "arm64 maps 1 GiB added in one go with a PUD block (rodata=full off) "
         "and clears it whole when one block is removed (fixed by 'arm64: mm: "
-        "do not let a linear map block span ...'); " + _ZONES,
+        "map hot-added memory one memory block at a time'); " + _ZONES,
         log=f"{_UNMAPPED}|{_ZONES_OOPS}"),
     ("riscv64", "unfixed"): Xfail(
         "without the series' fixes, removing one block out of 1 GiB added in "
@@ -66,17 +67,6 @@ def linear_map_lines(vm, start, size):
             if start <= pa < start + size:
                 keep.append(line.strip())
     return "\n".join(keep[:24]) or "(no lines with physical addresses)"
-
-
-def pagetables_kb(vm, samples=8):
-    """PageTables as the least of a few readings over two seconds, read
-    without forking (the shell's own read builtin): the page tables of
-    processes that just exited are freed after an RCU grace period, and a
-    reader's own tables would count too. A leak stays in every reading."""
-    out = vm.sh(f"i=0; while [ $i -lt {samples} ]; do while read -r k v u; do "
-                f"[ \"$k\" = PageTables: ] && echo $v; done < /proc/meminfo; "
-                f"i=$((i + 1)); sleep 0.25; done")
-    return min(int(v) for v in out.split())
 
 
 def run(t):

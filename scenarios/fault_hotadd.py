@@ -1,0 +1,52 @@
+"""Fault injection: every allocation of a hot-add fails in turn; each add fails cleanly, nothing stays, then the add works."""
+from ._guest import MEM, meminfo_kb, pagetables_kb
+
+NAME = "fault-hotadd"
+ORDER = 56
+CONFIG = ("TEST_MEMORY_HOTPLUG", "FAULT_INJECTION", "FAULT_INJECTION_DEBUG_FS",
+          "FAILSLAB", "FAIL_PAGE_ALLOC")
+# The test module comes with the series.
+KERNELS = ("patched",)
+TIMEOUT = 1200
+M = 1 << 20
+BLOCKS = 2
+
+
+def run(t):
+    t.need("probe-hidden-ram")
+    # The memmap on the added memory (as ACPI and dax/kmem ask for it): the
+    # per-block altmaps and their error path. On x86_64 the range belongs to
+    # a node that has no CPU and no RAM at boot, so the add brings a new
+    # node online (arm64 and riscv64 bring every node of the DT online at
+    # boot, so there it is node 0).
+    append = "memory_hotplug.memmap_on_memory=1"
+    if t.arch == "x86_64":
+        vm = t.boot(mem=1536, nodes=[512, 1024], smp=1, ram_limit=512 * M,
+                    append=append)
+        nid = " 1"
+    else:
+        vm = t.boot(mem=1536, ram_limit=512 * M, append=append)
+        nid = ""
+    bs = int(vm.sh(f"cat {MEM}/block_size_bytes"), 16)
+    start = t.machine.RAM_BASE + 512 * M
+    start += -start % bs
+    size = BLOCKS * bs
+    vm.sh(f"echo offline > {MEM}/auto_online_blocks")
+    if nid:
+        t.check("node1_offline_at_boot",
+                vm.run("test -e /sys/devices/system/node/node1")[0] != 0,
+                "node1 is there before the add")
+    before = {"MemTotal": meminfo_kb(vm), "PageTables": pagetables_kb(vm)}
+    rc, out = vm.run(f"faultadd {start:#x} {size:#x}{nid}", timeout=TIMEOUT - 120)
+    res = t.ktap("faultadd", (rc, out))
+    points = sum(1 for r in res if r["name"].startswith("point_"))
+    t.note(f"{points} fault points in one add of {BLOCKS} blocks "
+           f"({size // M} MiB{', new node 1' if nid else ''})")
+    after = {"MemTotal": meminfo_kb(vm), "PageTables": pagetables_kb(vm)}
+    t.check("memtotal_restored", after["MemTotal"] == before["MemTotal"],
+            f"{before} -> {after}")
+    # A page table left behind per failed add would add up over the sweep
+    t.check("pagetables_not_leaked",
+            after["PageTables"] - before["PageTables"] < 16,
+            f"PageTables {before['PageTables']} -> {after['PageTables']} kB "
+            f"over {points} failed adds")
