@@ -174,7 +174,8 @@ def series_patches():
 
 def upto_kernel(mod, arch):
     """The kernel name ("upto-NNNN") of MOD's UPTO entry for ARCH, or None."""
-    subject = mod.UPTO.get(arch)
+    # A key (BASE, arch) holds for that track only; None: no such kernel
+    subject = mod.UPTO.get((BASE, arch), mod.UPTO.get(arch))
     if not subject:
         return None
     hits = [n for n, s in series_patches() if s.startswith(subject)]
@@ -299,6 +300,10 @@ def _run_unit(mod, arch, kernel, outdir, t):
     try:
         if arch not in mod.ARCHES:
             raise Skip(mod.ARCH_SKIP.get(arch, f"not meaningful on {arch}"))
+        # (BASE, arch): what the track does not carry (a feature that is
+        # only in the mainline series)
+        if (BASE, arch) in mod.ARCH_SKIP:
+            raise Skip(mod.ARCH_SKIP[(BASE, arch)])
         for path in (t.image, t.initrd):
             if not os.path.exists(path):
                 raise FileNotFoundError(f"{path} is missing (make kernels rootfs)")
@@ -449,6 +454,28 @@ def write_tables(rundir, units, checks):
         f.write(report.junit(units, checks))
 
 
+def fixes_scope(todo, scen):
+    """The units of todo [(scenario, arch, kernel)] that show a fix: those
+    of a non-patched kernel with an XFAIL on this track, and the patched
+    kernel's unit of the same scenario and arch."""
+    def xf(n, a, k):
+        return expected(scen[n], a, kernel_kind(k)) is not None
+    shown = {(n, a) for n, a, k in todo if kernel_kind(k) != "patched" and xf(n, a, k)}
+    return [(n, a, k) for n, a, k in todo if (n, a) in shown and
+            (kernel_kind(k) == "patched" or xf(n, a, k))]
+
+
+def units_as_checks(units):
+    """Units as check results of the track BASE: PASS and XFAIL pass,
+    FAIL and XPASS fail, a skip skips; the reason goes along."""
+    status = {"pass": "pass", "xfail": "pass", "fail": "fail", "xpass": "fail",
+              "skip": "skip"}
+    return [{"name": f"{BASE} {u['arch']} {u['kernel']} {u['scenario']}",
+             "status": status[u["status"]],
+             "detail": f"{MARK[u['status']]}: {u.get('reason') or ''}".rstrip(": ")}
+            for u in units]
+
+
 def main():
     global VERBOSE, BASE, BUILD
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -462,6 +489,10 @@ def main():
                     help="units (one scenario on one arch and kernel) run at "
                          "once, each its own QEMU (default: $MEMHP_JOBS or 1)")
     ap.add_argument("--checks", help="JSON list of check results to include")
+    ap.add_argument("--append-checks", metavar="FILE",
+                    help="also append every unit to FILE as a check "
+                         "(JSON lines, named 'BASE ARCH KERNEL SCENARIO'), "
+                         "for the summary of a later run")
     ap.add_argument("--out", help="the run's directory (default: "
                     "results/runs/BASE-DATE)")
     ap.add_argument("--kernel-image", default=os.environ.get("KERNEL_IMAGE"),
@@ -478,6 +509,12 @@ def main():
                          "scenarios need (scripts/kernels.sh keeps them)")
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="print scenario notes as they happen")
+    ap.add_argument("--scope", default="all", choices=("all", "fixes"),
+                    help="fixes: only the units that show a fix, that is "
+                         "where a kernel of the track is expected to fail "
+                         "(XFAIL) and the patched kernel beside them; the "
+                         "run's tables go to results/BASE/fixes.* (a "
+                         "track's check in make test)")
     ap.add_argument("--no-latest", action="store_true",
                     help="do not update results/BASE/latest.* (only a "
                          "run of all arches, kernels and scenarios does)")
@@ -563,6 +600,9 @@ def main():
                 elif kernel in scen[name].KERNELS:
                     todo.append((name, arch, kernel))
 
+    if args.scope == "fixes":
+        todo = fixes_scope(todo, scen)
+
     if args.print_kernels:
         kinds = {kernel_kind(k) for _, _, k in todo}
         print(" ".join(k for k in KERNELS + ["custom"] if k in kinds))
@@ -595,10 +635,15 @@ def main():
     # Only a run of everything stands for the suite's latest results.
     full = (set(arches) == set(ARCHES) and set(kernels) == set(KERNELS)
             and set(names) == set(scen))
+    stem = "latest" if args.scope == "all" else args.scope
     for ext in ("md", "json", "ktap", "junit.xml") if full and not args.no_latest else ():
         src = os.path.join(args.out, f"results.{ext}")
-        with open(src) as f, open(os.path.join(latest, f"latest.{ext}"), "w") as g:
+        with open(src) as f, open(os.path.join(latest, f"{stem}.{ext}"), "w") as g:
             g.write(f.read())
+    if args.append_checks:
+        with open(args.append_checks, "a") as f:
+            for line in units_as_checks(units):
+                f.write(json.dumps(line) + "\n")
     every = units + checks
     count = {s: sum(1 for u in every if u["status"] == s) for s in MARK}
     print(f"results: {os.path.relpath(args.out, TOP)}/results.{{md,json,ktap,junit.xml}} "

@@ -591,7 +591,15 @@ class Verdict(unittest.TestCase):
                 subjects = dict(run.series_patches())
                 for mod in run.load_scenarios().values():
                     for arch, subject in getattr(mod, "UPTO", {}).items():
+                        if isinstance(arch, tuple):
+                            if arch[0] != base:
+                                continue
+                            arch = arch[1]
+                        subject = mod.UPTO.get((base, arch), mod.UPTO.get(arch))
                         k = run.upto_kernel(mod, arch)
+                        if subject is None:
+                            self.assertIsNone(k, f"{mod.NAME} on {base}")
+                            continue
                         self.assertTrue(subjects[int(k[5:])].startswith(subject))
                         self.assertIn((arch, "upto"), mod.XFAIL,
                                       f"{mod.NAME}: an upto kernel shows a bug")
@@ -636,6 +644,34 @@ class Verdict(unittest.TestCase):
         self.assertLessEqual(len(lines[0]), len("FAIL riscv64 patched b: ") + 300)
         self.assertEqual(lines[1], "XPASS x86_64 base c")
         self.assertEqual(lines[2], "FAIL check: 6.12 checkpatch 0003: WARNING: z")
+
+    def test_fixes_scope(self):
+        from harness import run
+        from harness.verdict import Xfail
+        mod = types.SimpleNamespace(NAME="s", XFAIL={
+            ("riscv64", "base"): Xfail("bug", checks="c"),
+            ("arm64", "upto"): Xfail("bug", checks="c"),
+            ("x86_64", "base"): None})
+        todo = [("s", a, k) for a in ("arm64", "riscv64", "x86_64")
+                for k in ("base", "patched", "unfixed")] + [("s", "arm64", "upto-0003")]
+        got = run.fixes_scope(todo, {"s": mod})
+        self.assertEqual(got, [("s", "arm64", "patched"), ("s", "riscv64", "base"),
+                               ("s", "riscv64", "patched"), ("s", "arm64", "upto-0003")])
+        saved = run.BASE
+        try:
+            run.BASE = "6.12"
+            checks = run.units_as_checks([
+                {"arch": "arm64", "kernel": "base", "scenario": "s", "status": "xfail",
+                 "reason": "expected: x"},
+                {"arch": "arm64", "kernel": "patched", "scenario": "s", "status": "pass"},
+                {"arch": "riscv64", "kernel": "patched", "scenario": "s", "status": "xpass"}])
+        finally:
+            run.BASE = saved
+        self.assertEqual([(c["name"], c["status"]) for c in checks],
+                         [("6.12 arm64 base s", "pass"), ("6.12 arm64 patched s", "pass"),
+                          ("6.12 riscv64 patched s", "fail")])
+        self.assertEqual(checks[0]["detail"], "XFAIL: expected: x")
+        self.assertEqual(checks[1]["detail"], "PASS")
 
     def test_config_preflight(self):
         from harness.run import load_scenarios, missing_config, read_config

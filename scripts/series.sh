@@ -15,8 +15,12 @@ g config --get branch.series.description >/dev/null ||
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# A stable track's patches are posted as "[PATCH 6.12 n/m]"
+prefix=PATCH
+[ "$BASE" = "$(track_names | head -n1)" ] || prefix="PATCH $BASE"
 g format-patch -q -o "$tmp" --cover-letter --cover-from-description=subject \
-	--zero-commit --base=base --no-signature --no-thread base..series >/dev/null
+	--subject-prefix="$prefix" --zero-commit --base=base --no-signature \
+	--no-thread base..series >/dev/null
 # The cover letter's Date is the time of export; pin it to the tip's
 # author date so that an export without edits changes nothing.
 date=$(g log -1 --format=%aD series)
