@@ -1,11 +1,13 @@
 #!/bin/bash
-# test.sh [runner options]: the whole suite of the track BASE. Installs
-# what is missing, prepares the tree, checks the series (applies,
-# checkpatch --strict, every patch builds on its own), checks that the
-# other tracks' series apply and pass checkpatch, builds base and patched
-# kernels, the guests and our QEMU for riscv64 (scripts/qemu.sh), then
-# runs every scenario on arm64, riscv64 and x86_64 against both kernels.
-# Ends with "N passed, N failed, N skipped".
+# test.sh [runner options]: the whole suite of the track BASE (the
+# mainline track by default). Installs what is missing, prepares the
+# tree, checks the series (applies, checkpatch --strict, every patch
+# builds on its own), builds base and patched kernels, the guests and our
+# QEMU for riscv64 (scripts/qemu.sh), then runs every scenario on arm64,
+# riscv64 and x86_64 against both kernels. The other (stable) tracks get
+# what keeps a backport honest: their series applies and passes
+# checkpatch, their kernels build, and the units that show their fixes
+# run (see stable_track). Ends with "N passed, N failed, N skipped".
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -56,9 +58,12 @@ else
 	die "the series does not apply; nothing else can run"
 fi
 "$TOP/scripts/checkpatch.sh"
-# The other tracks: their series applies to their base and passes
-# checkpatch (their kernels and scenarios: make test BASE=...). A track
-# whose source cannot be had is a failed check, not the end of the run.
+# The other tracks (stable): their series applies to their base and
+# passes checkpatch here; their kernels and the units that show their
+# fixes come after the default track's kernels (stable_track below). A
+# track whose source cannot be had is a failed check, not the end of the
+# run.
+others=()
 for t in $(track_names); do
 	[ "$t" != "$BASE" ] || continue
 	step "test: the $t track: its series on its base, checkpatch"
@@ -66,6 +71,7 @@ for t in $(track_names); do
 	if BASE=$t "$TOP/scripts/tree.sh"; then
 		check_result "$applies" pass ""
 		BASE=$t "$TOP/scripts/checkpatch.sh" || true
+		others+=("$t")
 	else
 		check_result "$applies" fail "see above"
 	fi
@@ -104,7 +110,28 @@ case " $arches " in
 esac
 # Two guests at a time on CI's two cores: most of a unit is TCG work,
 # but boots and waits overlap (MEMHP_JOBS=1 for one at a time).
-step "test: running scenarios (${MEMHP_JOBS:=2} at a time)"
-export MEMHP_JOBS
+export MEMHP_JOBS=${MEMHP_JOBS:-2}
+# stable_track T: T's base and patched kernels (the tip only: checkpatch
+# and the default track cover each patch), its initramfs, and the units
+# that show its fixes (harness.run --scope fixes: each unit with an
+# XFAIL on T, beside the patched kernel's); they count in the summary
+# as checks named "T ARCH KERNEL SCENARIO". Its tables: results/T/fixes.md.
+stable_track() {
+	local a
+	step "test: the $1 track: kernels, initramfs and the units that show its fixes"
+	BASE=$1 KERNELS="base patched unfixed upto" BISECT=0 "$TOP/scripts/kernels.sh" $arches || true
+	for a in $arches; do
+		BASE=$1 "$TOP/scripts/rootfs.sh" --track "$a" ||
+			check_result "$1 guest rootfs $a" fail "see above"
+	done
+	(cd "$TOP" && BASE=$1 python3 -m harness.run --arch "$(echo $arches | tr ' ' ,)" \
+		--scope fixes --append-checks "$MEMHP_CHECKS" "${@:2}" >"$B/stable-$1.log" 2>&1) ||
+		true
+	tail -n 3 "$B/stable-$1.log" >&2
+}
+for t in "${others[@]}"; do
+	stable_track "$t" "$@"
+done
+step "test: running scenarios (${MEMHP_JOBS} at a time)"
 cd "$TOP" && exec python3 -m harness.run --arch "$(echo $arches | tr ' ' ,)" \
 	--checks "$MEMHP_CHECKS" "$@"
