@@ -7,10 +7,9 @@
 # builds what changed.
 # The "unfixed" kernel is the series' tests and test module without its
 # fixes, so scenarios can show the tests fail without the fixes: the
-# series up to its first patch with a Fixes: tag where the tests come
-# first (6.12; kept from the patch-by-patch builds), or base plus the
-# test-only patches where the fixes come first (7.3, the mainline
-# order). "upto" kernels are the series up to a patch that a scenario names
+# series' leading test-only patches where the tests come first (kept from
+# the patch-by-patch builds), or base plus its test-only patches where
+# fixes come first (both tracks today: the mainline order). "upto" kernels are the series up to a patch that a scenario names
 # (its UPTO: a bug that an earlier one hides on base, on its own), kept the
 # same way in ARCH-upto-NNNN. BISECT=0 builds only what is asked;
 # KERNELS="base patched unfixed upto" picks the kinds.
@@ -26,12 +25,6 @@ cfg=$(configs_hash)
 base=$(git -C "$LINUX" rev-parse base)
 tip=$(git -C "$LINUX" rev-parse series)
 mapfile -t commits < <(git -C "$LINUX" rev-list --reverse base..series)
-unfixed=$base
-for c in "${commits[@]}"; do
-	git -C "$LINUX" log -1 --format=%B "$c" | grep -q '^Fixes: ' && break
-	unfixed=$c
-done
-
 # test_only COMMIT: COMMIT has no Fixes: tag and only touches tests (the
 # selftests, the test module and where it is hooked in)
 test_only() {
@@ -39,6 +32,13 @@ test_only() {
 	! git -C "$LINUX" diff --name-only "$1^" "$1" | grep -qv -E \
 		'^(tools/testing/selftests/|lib/test_|lib/Kconfig\.debug$|lib/Makefile$|MAINTAINERS$)'
 }
+# The series' own start, as long as it is only tests: with the tests first
+# (the old 6.12 order) that is "unfixed"
+unfixed=$base
+for c in "${commits[@]}"; do
+	test_only "$c" || break
+	unfixed=$c
+done
 # tests_on_base: base plus the series' test-only patches in order, as
 # commits with the originals' authors, dates and messages (so the same
 # on every machine, and so its cached build), made without a work tree
