@@ -454,6 +454,19 @@ def write_tables(rundir, units, checks):
         f.write(report.junit(units, checks))
 
 
+def merged_units(rundirs, todo, out):
+    """The units of todo found in the results.json of rundirs (a later run
+    wins), in todo's order, their logs still where those runs left them."""
+    found = {}
+    for d in rundirs:
+        with open(os.path.join(d, "results.json")) as f:
+            for u in json.load(f)["units"]:
+                if u.get("logs"):
+                    u["logs"] = os.path.relpath(os.path.join(d, u["logs"]), out)
+                found[(u["scenario"], u["arch"], u["kernel"])] = u
+    return [found[k] for k in todo if k in found]
+
+
 def fixes_scope(todo, scen):
     """The units of todo [(scenario, arch, kernel)] that show a fix: those
     of a non-patched kernel with an XFAIL on this track, and the patched
@@ -515,6 +528,10 @@ def main():
                          "(XFAIL) and the patched kernel beside them; the "
                          "run's tables go to results/BASE/fixes.* (a "
                          "track's check in make test)")
+    ap.add_argument("--merge", nargs="+", metavar="RUNDIR",
+                    help="run nothing: the units of these earlier runs (a "
+                         "later one wins), as one run of the units selected "
+                         "(results/BASE/latest.* if they are all there)")
     ap.add_argument("--no-latest", action="store_true",
                     help="do not update results/BASE/latest.* (only a "
                          "run of all arches, kernels and scenarios does)")
@@ -623,18 +640,21 @@ def main():
     # Guests are independent (own directory, sockets and files): with
     # --jobs > 1 they overlap. Results keep the order of todo.
     os.makedirs(args.out, exist_ok=True)
-    stop = threading.Event()
-    threading.Thread(target=heartbeat, args=(stop,), daemon=True).start()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        units = list(pool.map(lambda job: one(job[0] + 1, *job[1]),
-                              enumerate(todo)))
-    stop.set()
+    if args.merge:
+        units = merged_units(args.merge, todo, args.out)
+    else:
+        stop = threading.Event()
+        threading.Thread(target=heartbeat, args=(stop,), daemon=True).start()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+            units = list(pool.map(lambda job: one(job[0] + 1, *job[1]),
+                                  enumerate(todo)))
+        stop.set()
     write_tables(args.out, units, checks)
     latest = os.path.join(TOP, "results", BASE)
     os.makedirs(latest, exist_ok=True)
     # Only a run of everything stands for the suite's latest results.
     full = (set(arches) == set(ARCHES) and set(kernels) == set(KERNELS)
-            and set(names) == set(scen))
+            and set(names) == set(scen) and len(units) == len(todo))
     stem = "latest" if args.scope == "all" else args.scope
     for ext in ("md", "json", "ktap", "junit.xml") if full and not args.no_latest else ():
         src = os.path.join(args.out, f"results.{ext}")
