@@ -1,4 +1,6 @@
 """Fault injection: every allocation of a hot-add fails in turn; each add fails cleanly, nothing stays, then the add works."""
+from harness.verdict import Xfail
+
 from ._guest import MEM, meminfo_kb, pagetables_kb
 
 NAME = "fault-hotadd"
@@ -7,6 +9,15 @@ CONFIG = ("TEST_MEMORY_HOTPLUG", "FAULT_INJECTION", "FAULT_INJECTION_DEBUG_FS",
           "FAILSLAB", "FAIL_PAGE_ALLOC")
 # The test module comes with the series.
 KERNELS = ("patched",)
+XFAIL = {
+    # Found by this sweep, in x86 code the series does not touch: a failed
+    # allocation in __add_pages() is returned, but WARNs first.
+    ("x86_64", "patched"): Xfail(
+        "x86's add_pages() WARNs (WARN_ON_ONCE) when __add_pages() fails, "
+        "an allocation failure included; the error still reaches the caller "
+        "and nothing is left behind (not fixed in the series yet)",
+        log=r"WARNING: arch/x86/mm/init_64\.c:\d+ at add_pages\+"),
+}
 TIMEOUT = 1200
 M = 1 << 20
 BLOCKS = 2
