@@ -69,6 +69,10 @@ def run(t):
     t.check("rest_not_movable", all(block_attr(vm, b, "valid_zones") != "Movable"
                                     for b in low),
             "memory outside the hotpluggable node is Movable too")
+    if t.base == "6.12" and t.arch == "arm64":
+        t.note("6.12 carries the faked-node fix, not arm64's boot memory "
+               "removal (a mainline feature): only ZONE_MOVABLE is checked")
+        return
 
     # Data in the range, held while the whole range goes offline.
     vm.sh(f"memfill --mib 192 --range {start:#x}-{start + HOT:#x} "

@@ -10,13 +10,20 @@ CONFIG = ("TEST_MEMORY_HOTPLUG", "FAULT_INJECTION", "FAULT_INJECTION_DEBUG_FS",
 # The test module comes with the series.
 KERNELS = ("patched",)
 XFAIL = {
-    # Found by this sweep, in x86 code the series does not touch: a failed
-    # allocation in __add_pages() is returned, but WARNs first.
+    # Found by this sweep, in arch code the series does not touch (yet):
+    # page-table population of a hot-add cannot fail cleanly.
+    ("riscv64", "patched"): Xfail(
+        "riscv's late page-table allocators (alloc_pmd_late() and the like) "
+        "BUG_ON() a failed allocation: a hot-add that cannot get a "
+        "page-table page panics (not fixed in the series yet)",
+        log=r"kernel BUG at arch/riscv/mm/init\.c:\d+"),
+    # x86 builds the direct map of the range without checking its
+    # page-table allocations (and add_pages() WARNs, and leaves the
+    # direct map, when __add_pages() fails).
     ("x86_64", "patched"): Xfail(
-        "x86's add_pages() WARNs (WARN_ON_ONCE) when __add_pages() fails, "
-        "an allocation failure included; the error still reaches the caller "
-        "and nothing is left behind (not fixed in the series yet)",
-        log=r"WARNING: arch/x86/mm/init_64\.c:\d+ at add_pages\+"),
+        "x86's phys_pmd_init() uses a page-table page it failed to get: a "
+        "hot-add that cannot get one Oopses (not fixed in the series yet)",
+        log=r"RIP: 0010:phys_(pud|pmd|pte)_init\+"),
 }
 TIMEOUT = 1200
 M = 1 << 20
@@ -31,15 +38,17 @@ def run(t):
     # node online (arm64 and riscv64 bring every node of the DT online at
     # boot, so there it is node 0).
     append = "memory_hotplug.memmap_on_memory=1"
+    # 1 GiB visible: the initramfs sits high in RAM (riscv64 lost it below
+    # a 512 MiB mem=).
     if t.arch == "x86_64":
-        vm = t.boot(mem=1536, nodes=[512, 1024], smp=1, ram_limit=512 * M,
+        vm = t.boot(mem=1536, nodes=[1024, 512], smp=1, ram_limit=1024 * M,
                     append=append)
         nid = " 1"
     else:
-        vm = t.boot(mem=1536, ram_limit=512 * M, append=append)
+        vm = t.boot(mem=1536, ram_limit=1024 * M, append=append)
         nid = ""
     bs = int(vm.sh(f"cat {MEM}/block_size_bytes"), 16)
-    start = t.machine.RAM_BASE + 512 * M
+    start = t.machine.RAM_BASE + 1024 * M
     start += -start % bs
     size = BLOCKS * bs
     vm.sh(f"echo offline > {MEM}/auto_online_blocks")
