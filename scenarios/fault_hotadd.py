@@ -75,8 +75,10 @@ def run(t):
     after = {"MemTotal": meminfo_kb(vm), "PageTables": pagetables_kb(vm)}
     t.check("memtotal_restored", after["MemTotal"] == before["MemTotal"],
             f"{before} -> {after}")
-    # A page table left behind per failed add would add up over the sweep
+    # A page table left behind per failed add would be 4 kB each; a few
+    # kB that the sweep keeps for good (upper tables, seen on arm64: 16 kB
+    # over 178 adds) are not per add: less than 1 kB per add passes.
     t.check("pagetables_not_leaked",
-            after["PageTables"] - before["PageTables"] < 16,
+            after["PageTables"] - before["PageTables"] < max(points, 16),
             f"PageTables {before['PageTables']} -> {after['PageTables']} kB "
             f"over {points} failed adds")
