@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "kselftest.h"
+#include "guest_util.h"
 
 #define MEM	"/sys/devices/system/memory"
 #define PROBE	MEM "/probe"
@@ -46,7 +47,7 @@ static const char *wrong;
 static int put(const char *path, const char *s, bool unpriv)
 {
 	pid_t pid;
-	int fd, st;
+	int st;
 
 	if (unpriv) {
 		pid = fork();
@@ -61,26 +62,7 @@ static int put(const char *path, const char *s, bool unpriv)
 			return -1;
 		return WEXITSTATUS(st) == 255 ? -1 : WEXITSTATUS(st);
 	}
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return errno;
-	st = write(fd, s, strlen(s)) < 0 ? errno : 0;
-	close(fd);
-	return st;
-}
-
-static long memtotal(void)
-{
-	char line[128];
-	long kb = -1;
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "MemTotal: %ld kB", &kb) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kb;
+	return write_file(path, s);
 }
 
 static int blocks(void)

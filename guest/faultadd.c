@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "kselftest.h"
+#include "guest_util.h"
 
 #define MEM	"/sys/devices/system/memory"
 #define MHT	"/sys/kernel/debug/memory_hotplug_test"
@@ -37,18 +38,6 @@
 static uint64_t start, size, block;
 static char nid[16];
 
-static int put(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY);
-	int ret;
-
-	if (fd < 0)
-		return errno;
-	ret = write(fd, s, strlen(s)) < 0 ? errno : 0;
-	close(fd);
-	return ret;
-}
-
 static uint64_t get_hex(const char *path)
 {
 	char buf[64] = "";
@@ -58,20 +47,6 @@ static uint64_t get_hex(const char *path)
 		ksft_exit_fail_msg("read %s: %s\n", path, strerror(errno));
 	close(fd);
 	return strtoull(buf, NULL, 16);
-}
-
-static long memtotal(void)
-{
-	char line[128];
-	long kb = -1;
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "MemTotal: %ld kB", &kb) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kb;
 }
 
 /* Blocks of the range that have a memory block device */
@@ -99,7 +74,7 @@ static int blocks_mapped(void)
 	for (a = start; a < start + size; a += block) {
 		snprintf(cmd, sizeof(cmd), "%#llx %#llx\n",
 			 (unsigned long long)a, (unsigned long long)block);
-		n += !put(MHT "/mapped", cmd);
+		n += !write_file(MHT "/mapped", cmd);
 	}
 	return n;
 }
@@ -110,7 +85,7 @@ static int remove_range(void)
 
 	snprintf(cmd, sizeof(cmd), "%#llx %#llx\n", (unsigned long long)start,
 		 (unsigned long long)size);
-	return put(MHT "/remove", cmd);
+	return write_file(MHT "/remove", cmd);
 }
 
 /*
@@ -156,7 +131,7 @@ static void arm(void)
 	int ret;
 
 	for (i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++) {
-		ret = put(knobs[i][0], knobs[i][1]);
+		ret = write_file(knobs[i][0], knobs[i][1]);
 		if (ret)
 			ksft_exit_fail_msg("%s: %s\n", knobs[i][0], strerror(ret));
 	}

@@ -8,6 +8,23 @@ from harness.verdict import Xfail
 MEM = "/sys/devices/system/memory"
 
 
+# The stable track carries the mainline fixes, not its features: the
+# probe interface on arm64/riscv (an RFC there), arm64 boot memory removal.
+PROBE_NOT_ON_612 = {("6.12", a): f"6.12 has no memory/probe on {a}: the interface "
+                                 "is an RFC of the mainline series, not backported"
+                    for a in ("arm64", "riscv64")}
+
+
+def no_bootmem_removal(t, fix):
+    """True (and says so) where the track has FIX but not arm64's boot
+    memory removal: 6.12 on arm64, where only ZONE_MOVABLE can be checked."""
+    if t.base == "6.12" and t.arch == "arm64":
+        t.note(f"6.12 carries {fix}, not arm64's boot memory removal (a "
+               "mainline feature): only ZONE_MOVABLE is checked")
+        return True
+    return False
+
+
 def meminfo_kb(vm, field="MemTotal"):
     out = vm.sh(f"grep '^{field}:' /proc/meminfo")
     return int(out.split()[1])

@@ -1,5 +1,5 @@
 """Boot memory that can go away: a hotpluggable DT memory node with movable_node."""
-from ._guest import (MEM, arm64_linear_leaves, block_attr, blocks_in, meminfo_kb,
+from ._guest import (no_bootmem_removal, MEM, arm64_linear_leaves, block_attr, blocks_in, meminfo_kb,
                      rodata_block_mappings, wait_for)
 
 NAME = "bootmem-node"
@@ -74,9 +74,7 @@ def run(t):
     if not t.check("node1_movable", all(z == "Movable" for z in zones.values()),
                    f"valid_zones of node 1 blocks: {sorted(set(zones.values()))}"):
         return
-    if t.base == "6.12" and t.arch == "arm64":
-        t.note("6.12 carries the DT hotpluggable fix, not arm64's boot memory "
-               "removal (a mainline feature): only ZONE_MOVABLE is checked")
+    if no_bootmem_removal(t, "the DT hotpluggable fix"):
         return
 
     # Data in node 1, held while all of node 1 goes offline (migrates).

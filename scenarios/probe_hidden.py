@@ -1,17 +1,14 @@
 """sysfs probe: add every hidden RAM block, online movable, use, cycle."""
 import time
 
-from ._guest import MEM, block_attr, memfill
+from ._guest import PROBE_NOT_ON_612, MEM, block_attr, memfill
 
 NAME = "probe-hidden"
 ORDER = 50
 CONFIG = ("ARCH_MEMORY_PROBE",)
 from harness.verdict import Xfail
 
-# 6.12 carries the mainline fixes, not the probe interface (an RFC there)
-ARCH_SKIP = {("6.12", a): f"6.12 has no memory/probe on {a}: the interface is "
-                          "an RFC of the mainline series, not backported"
-             for a in ("arm64", "riscv64")}
+ARCH_SKIP = PROBE_NOT_ON_612
 XFAIL = {
     ("arm64", "base"): Xfail("the unpatched kernel has no memory/probe interface on arm64",
                              checks="probe_interface"),

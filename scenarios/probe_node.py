@@ -1,5 +1,5 @@
 """sysfs probe on a two-node guest: hidden RAM of node 1 is probed onto node 1."""
-from ._guest import MEM, block_size
+from ._guest import PROBE_NOT_ON_612, MEM, block_size
 from harness.verdict import Xfail
 
 NAME = "probe-node"
@@ -10,10 +10,7 @@ WHY_NID = ("probe_store() adds to memory_add_physaddr_to_nid(), which knows "
            "falls back to the first node, whatever the firmware says (fixed by "
            "'drivers/base/memory: probe memory onto the node the firmware "
            "gives it')")
-# 6.12 carries the mainline fixes, not the probe interface (an RFC there)
-ARCH_SKIP = {("6.12", a): f"6.12 has no memory/probe on {a}: the interface is "
-                          "an RFC of the mainline series, not backported"
-             for a in ("arm64", "riscv64")}
+ARCH_SKIP = PROBE_NOT_ON_612
 XFAIL = {
     ("arm64", "base"): Xfail("the unpatched kernel has no memory/probe interface on arm64",
                              checks="probe_interface"),
