@@ -287,13 +287,35 @@ def lsmem_vs_sysfs(t, vm, name):
 OST_PENDING = (0, 0x84)
 
 
-def eject(vm, dev, timeout=90):
+def migrated(vm):
+    """Pages migrated so far (/proc/vmstat pgmigrate_success), or None."""
+    out = vm.sh("grep '^pgmigrate_success ' /proc/vmstat; true")
+    parts = out.split()
+    return int(parts[1]) if len(parts) == 2 and parts[1].isdigit() else None
+
+
+def eject(vm, dev, timeout=90, patience=0):
     """device_del; returns ("deleted", secs) or ("refused", OST info) or
-    ("no answer", None)."""
+    ("no answer", None).
+
+    With patience, the wait goes on past timeout in windows of 30 s while
+    the guest keeps migrating pages, up to timeout + patience: offlining
+    full kernel memory may take long, but when migration has stopped
+    moving pages the kernel is only retrying (it does so until a signal
+    comes, and an ACPI eject sends none)."""
     t0 = time.monotonic()
     vm.qmp.execute("device_del", id=dev)
     deadline = t0 + timeout
-    while time.monotonic() < deadline:
+    last = None
+    while True:
+        if time.monotonic() >= deadline:
+            if time.monotonic() >= t0 + timeout + patience:
+                break
+            now = migrated(vm) if patience else None
+            if now is None or now == last:
+                break
+            last = now
+            deadline = time.monotonic() + 30
         try:
             vm.qmp.wait_event("DEVICE_DELETED", timeout=1,
                               match=lambda e: e["data"].get("device") == dev)
