@@ -9,13 +9,16 @@ comma := ,
 arches = $(subst riscv ,riscv64 ,$(filter-out riscv64,$(ARCH)) )$(filter riscv64,$(ARCH))
 arch_list = $(subst $() $(),$(comma),$(strip $(arches)))
 
-.PHONY: help deps fresh-check check tree series checkpatch kernels kernel rootfs qemu demo test run list clean bench variant
+.PHONY: help deps fresh-check check tree series checkpatch kernels kernel rootfs qemu demo test test-full run list clean bench variant
 
 help:
 	@echo "make demo        install, build the patched arm64 kernel, boot it, hot-add and"
 	@echo "                 hot-remove a 1 GiB DIMM, print lsmem and timings"
-	@echo "make test        the whole suite: series checks, per-patch builds, all"
-	@echo "                 scenarios on arm64 riscv64 x86_64 x base/patched"
+	@echo "make test        the suite (CI): series checks, per-patch builds, every"
+	@echo "                 scenario on the patched kernels of arm64 riscv64 x86_64,"
+	@echo "                 and on base/unfixed/upto where it shows a fix"
+	@echo "make test-full   the same with every scenario on every kernel (the"
+	@echo "                 results/BASE/latest.* tables)"
 	@echo "make deps        install everything a run needs (apt; QEMU 10 from"
 	@echo "                 bookworm-backports; trixie firmware and QEMU source cached)"
 	@echo "make fresh-check the README's set-up in a new Debian 12 chroot  [GOAL=deps|demo|test]"
@@ -60,6 +63,9 @@ demo:
 	scripts/demo.sh
 test:
 	MEMHP_ARCHES="$(arches)" scripts/test.sh --kernel $(KERNEL) --scenario $(SCENARIO)
+test-full:
+	MEMHP_SCOPE=all MEMHP_ARCHES="$(arches)" scripts/test.sh --kernel $(KERNEL) \
+		--scenario $(SCENARIO)
 check:
 	scripts/check.sh "$(arch_list)" "$(SCENARIO)"
 run:

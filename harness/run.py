@@ -478,6 +478,15 @@ def fixes_scope(todo, scen):
             (kernel_kind(k) == "patched" or xf(n, a, k))]
 
 
+def ci_scope(todo, scen):
+    """The fixes scope and every other unit of the patched kernel: what
+    shows the series' fixes and what it adds (make test); units of the
+    other kernels that pass show nothing about the series and run in the
+    whole scope (make test-full)."""
+    fixes = set(fixes_scope(todo, scen))
+    return [u for u in todo if u in fixes or kernel_kind(u[2]) == "patched"]
+
+
 def units_as_checks(units):
     """Units as check results of the track BASE: PASS and XFAIL pass,
     FAIL and XPASS fail, a skip skips; the reason goes along."""
@@ -522,12 +531,15 @@ def main():
                          "scenarios need (scripts/kernels.sh keeps them)")
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="print scenario notes as they happen")
-    ap.add_argument("--scope", default="all", choices=("all", "fixes"),
+    ap.add_argument("--scope", default="all", choices=("all", "ci", "fixes"),
                     help="fixes: only the units that show a fix, that is "
                          "where a kernel of the track is expected to fail "
-                         "(XFAIL) and the patched kernel beside them; the "
-                         "run's tables go to results/BASE/fixes.* (a "
-                         "track's check in make test)")
+                         "(XFAIL) and the patched kernel beside them (a "
+                         "stable track's check in make test); ci: those and "
+                         "every other unit of the patched kernel (the "
+                         "default track in make test); all: every unit "
+                         "(make test-full). The tables of a scope other "
+                         "than all go to results/BASE/SCOPE.*")
     ap.add_argument("--merge", nargs="+", metavar="RUNDIR",
                     help="run nothing: the units of these earlier runs (a "
                          "later one wins), as one run of the units selected "
@@ -619,6 +631,8 @@ def main():
 
     if args.scope == "fixes":
         todo = fixes_scope(todo, scen)
+    elif args.scope == "ci":
+        todo = ci_scope(todo, scen)
 
     if args.print_kernels:
         kinds = {kernel_kind(k) for _, _, k in todo}

@@ -657,6 +657,12 @@ class Verdict(unittest.TestCase):
         got = run.fixes_scope(todo, {"s": mod})
         self.assertEqual(got, [("s", "arm64", "patched"), ("s", "riscv64", "base"),
                                ("s", "riscv64", "patched"), ("s", "arm64", "upto-0003")])
+        # ci: the same and every patched unit; base units that pass only
+        # in the whole scope
+        got = run.ci_scope(todo, {"s": mod})
+        self.assertEqual(got, [("s", "arm64", "patched"), ("s", "riscv64", "base"),
+                               ("s", "riscv64", "patched"), ("s", "x86_64", "patched"),
+                               ("s", "arm64", "upto-0003")])
         saved = run.BASE
         try:
             run.BASE = "6.12"

@@ -3,8 +3,9 @@
 # mainline track by default). Installs what is missing, prepares the
 # tree, checks the series (applies, checkpatch --strict, every patch
 # builds on its own), builds base and patched kernels, the guests and our
-# QEMU for riscv64 (scripts/qemu.sh), then runs every scenario on arm64,
-# riscv64 and x86_64 against both kernels. The other (stable) tracks get
+# QEMU for riscv64 (scripts/qemu.sh), then runs the scenarios on arm64,
+# riscv64 and x86_64: every unit of the patched kernel and those of the
+# other kernels that show a fix (MEMHP_SCOPE=all: every unit). The other (stable) tracks get
 # what keeps a backport honest: their series applies and passes
 # checkpatch, their kernels build, and the units that show their fixes
 # run (see stable_track). Ends with "N passed, N failed, N skipped".
@@ -132,6 +133,9 @@ stable_track() {
 for t in "${others[@]}"; do
 	stable_track "$t" "$@"
 done
-step "test: running scenarios (${MEMHP_JOBS} at a time)"
+# MEMHP_SCOPE: ci (make test: the units that show a fix and every unit
+# of the patched kernel) or all (make test-full: every unit)
+scope=${MEMHP_SCOPE:-ci}
+step "test: running scenarios (scope $scope, ${MEMHP_JOBS} at a time)"
 cd "$TOP" && exec python3 -m harness.run --arch "$(echo $arches | tr ' ' ,)" \
-	--checks "$MEMHP_CHECKS" "$@"
+	--scope "$scope" --checks "$MEMHP_CHECKS" "$@"
