@@ -7,22 +7,29 @@ NAME = "fault-hotadd"
 ORDER = 56
 CONFIG = ("TEST_MEMORY_HOTPLUG", "FAULT_INJECTION", "FAULT_INJECTION_DEBUG_FS",
           "FAILSLAB", "FAIL_PAGE_ALLOC")
-# The test module comes with the series.
-KERNELS = ("patched",)
+# The test module comes with the series' tests: unfixed shows what the
+# fixes change.
+KERNELS = ("unfixed", "patched")
 XFAIL = {
-    # Found by this sweep, in arch code the series does not touch (yet):
-    # page-table population of a hot-add cannot fail cleanly.
-    ("riscv64", "patched"): Xfail(
+    # Found by this sweep: riscv's late page-table allocators BUG_ON() a
+    # failed allocation (fixed by "riscv: mm: fail a hot-add whose page
+    # table allocation fails").
+    ("riscv64", "unfixed"): Xfail(
         "riscv's late page-table allocators (alloc_pmd_late() and the like) "
         "BUG_ON() a failed allocation: a hot-add that cannot get a "
-        "page-table page panics (not fixed in the series yet)",
+        "page-table page panics",
         log=r"kernel BUG at arch/riscv/mm/init\.c:\d+"),
     # x86 builds the direct map of the range without checking its
     # page-table allocations (and add_pages() WARNs, and leaves the
-    # direct map, when __add_pages() fails).
+    # direct map, when __add_pages() fails): x86 code the series does not
+    # touch, reported, not fixed here.
+    ("x86_64", "unfixed"): Xfail(
+        "x86's phys_pmd_init() uses a page-table page it failed to get: a "
+        "hot-add that cannot get one Oopses (not fixed in the series)",
+        log=r"RIP: 0010:phys_(pud|pmd|pte)_init\+"),
     ("x86_64", "patched"): Xfail(
         "x86's phys_pmd_init() uses a page-table page it failed to get: a "
-        "hot-add that cannot get one Oopses (not fixed in the series yet)",
+        "hot-add that cannot get one Oopses (not fixed in the series)",
         log=r"RIP: 0010:phys_(pud|pmd|pte)_init\+"),
 }
 TIMEOUT = 1200
