@@ -89,6 +89,18 @@ class Context:
     def skip(self, reason):
         raise Skip(reason)
 
+    def need_config(self, *options):
+        """Skips unless the kernel's .config (beside or above its image)
+        has every option built in: a track's suite kernels may lack what
+        the other track's have (6.12 has no fault injection)."""
+        conf = find_config(self.image)
+        if conf is None:
+            return
+        opts = read_config(conf)
+        missing = [o for o in options if opts.get(o) != "y"]
+        if missing:
+            raise Skip(f"{self.kernel} kernel lacks CONFIG_" + ", CONFIG_".join(missing))
+
     def boot(self, **cfg):
         name = f"vm{len(self.vms)}"
         argv = self.machine.argv(self.image, self.initrd, mcommon.config(**cfg),
@@ -104,15 +116,18 @@ class Context:
                              "detail": "" if ok else str(detail)})
         return ok
 
-    def ktap(self, prefix, rc_out):
+    def ktap(self, prefix, rc_out, required=False):
         """Records the KTAP results of a guest program's (rc, output),
         nested subtests as prefix.parent.child; exit 4 (KSFT_SKIP) with
-        nothing run is a skip."""
+        nothing run is a skip, of the whole unit if the program is
+        REQUIRED (the unit's other checks mean nothing without it)."""
         rc, out = rc_out
         parsed = ktap.parse_tree(out)
         res = ktap.flatten(parsed.results, prefix + ".")
         for r in res:
             self.results.append({k: r[k] for k in ("name", "status", "detail")})
+        if required and not res and (parsed.skip_all is not None or rc == 4):
+            raise Skip(f"{prefix}: {parsed.skip_all or 'exit 4 (KSFT_SKIP)'}")
         if parsed.skip_all is not None or (rc == 4 and not res):
             self.results.append({"name": prefix, "status": "skip",
                                  "detail": parsed.skip_all or "exit 4 (KSFT_SKIP)"})

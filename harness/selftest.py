@@ -704,6 +704,29 @@ class Verdict(unittest.TestCase):
         self.assertIn("X86_PMEM_LEGACY", missing_config(scen["pmem-ndctl"],
                                                         "x86_64", opts))
 
+    def test_unit_skips_without_its_options_or_program(self):
+        from harness.run import Context, Skip
+        with tempfile.TemporaryDirectory() as d:
+            t = Context("arm64", "patched", "s", d)
+            # no .config beside the image: nothing to check
+            t.image = os.path.join(d, "boot-image")
+            t.need_config("FAILSLAB")
+            with open(os.path.join(d, ".config"), "w") as f:
+                f.write("CONFIG_FAILSLAB=y\nCONFIG_FAIL_PAGE_ALLOC=m\n")
+            t.need_config("FAILSLAB")
+            with self.assertRaisesRegex(Skip, "lacks CONFIG_FAIL_PAGE_ALLOC, CONFIG_X$"):
+                t.need_config("FAILSLAB", "FAIL_PAGE_ALLOC", "X")
+            absent = "TAP version 13\n1..0 # SKIP no failslab\n"
+            t.ktap("p", (4, absent))
+            self.assertEqual(t.results[-1]["status"], "skip")
+            with self.assertRaisesRegex(Skip, "^q: no failslab"):
+                t.ktap("q", (4, absent), required=True)
+            with self.assertRaisesRegex(Skip, r"^r: exit 4"):
+                t.ktap("r", (4, ""), required=True)
+            # a program that ran is no skip, required or not
+            t.ktap("s", (1, "TAP version 13\n1..1\nnot ok 1 a\n"), required=True)
+            self.assertEqual(t.results[-1], {"name": "s.a", "status": "fail", "detail": ""})
+
     def test_every_scenario_expectation_is_precise(self):
         from harness.run import load_scenarios
         n = 0

@@ -39,6 +39,9 @@ BLOCKS = 2
 
 def run(t):
     t.need("probe-hidden-ram")
+    # The 6.12 track's suite kernels have no fault injection (its fault
+    # variant does: make variant V=fault BASE=6.12).
+    t.need_config(*CONFIG)
     # The memmap on the added memory (as ACPI and dax/kmem ask for it): the
     # per-block altmaps and their error path. On x86_64 the range belongs to
     # a node that has no CPU and no RAM at boot, so the add brings a new
@@ -72,7 +75,7 @@ def run(t):
         return
     before = {"MemTotal": meminfo_kb(vm), "PageTables": pagetables_kb(vm)}
     rc, out = vm.run(f"faultadd {start:#x} {size:#x}{nid}", timeout=TIMEOUT - 120)
-    res = t.ktap("faultadd", (rc, out))
+    res = t.ktap("faultadd", (rc, out), required=True)
     points = sum(1 for r in res if r["name"].rsplit(".", 1)[-1].startswith("point_"))
     t.note(f"{points} fault points in one add of {BLOCKS} blocks "
            f"({size // M} MiB{', new node 1' if nid else ''}): "
