@@ -698,7 +698,10 @@ class Verdict(unittest.TestCase):
                     # fault injection: the 7.3 track's fragment, not these
                     "fault-hotadd": ["TEST_MEMORY_HOTPLUG", "FAULT_INJECTION",
                                      "FAULT_INJECTION_DEBUG_FS", "FAILSLAB",
-                                     "FAIL_PAGE_ALLOC"]}.get(name, [])
+                                     "FAIL_PAGE_ALLOC"],
+                    "fault-hotremove": ["TEST_MEMORY_HOTPLUG", "FAULT_INJECTION",
+                                        "FAULT_INJECTION_DEBUG_FS", "FAILSLAB",
+                                        "FAIL_PAGE_ALLOC"]}.get(name, [])
             self.assertEqual(miss, want, name)
         # "pmem" means the machine's own options
         self.assertIn("X86_PMEM_LEGACY", missing_config(scen["pmem-ndctl"],

@@ -225,7 +225,7 @@ mkdir -p "$ov/dev" "$ov/usr/local/bin" "$ov/selftests/memory-hotplug"
 mknod -m 600 "$ov/dev/console" c 5 1
 install -m 755 "$TOP/guest/init" "$ov/init"
 # no host paths in the binaries (the harness's __FILE__ in messages)
-cflags=(-static -O2 -Wall -D_GNU_SOURCE -I"$selftests" -ffile-prefix-map="$tree/=" \
+cflags=(-static -O2 -Wall -D_GNU_SOURCE= -I"$selftests" -ffile-prefix-map="$tree/=" \
 	-ffile-prefix-map="$TOP/=")
 [ -z "$hdr" ] || cflags+=(-isystem "$hdr/usr/include")
 build_prog() { "${cross}gcc" "${cflags[@]}" -o "$1" "$2" || die "compiling $2 for $arch failed"; }
