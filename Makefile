@@ -74,7 +74,7 @@ run:
 bench:
 	scripts/bench.sh $(arches)
 variant: tree
-	KERNELS="$(or $(filter base patched,$(subst $(comma), ,$(KERNEL))),base patched)" \
+	KERNELS="$(or $(filter base patched unfixed,$(subst $(comma), ,$(KERNEL))),base patched)" \
 		scripts/variant.sh $(or $(V),bench) $(arches)
 list:
 	@python3 -m harness.run --list

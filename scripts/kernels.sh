@@ -2,9 +2,9 @@
 # kernels.sh [ARCH...]: build the unpatched (base) and patched kernel of
 # the track BASE (series/tracks) for each ARCH. The patched kernel is
 # built patch by patch, so that every patch of the series is shown to
-# build on its own (bisectability); a result is cached per commit (its
-# hash covers the whole stack below it) and config, so a warm run only
-# builds what changed.
+# build on its own (bisectability); a result is cached per source tree
+# (what a commit builds, not its message: a reworded patch builds
+# nothing) and config, so a warm run only builds what changed.
 # The "unfixed" kernel is the series' tests and test module without its
 # fixes, so scenarios can show the tests fail without the fixes: the
 # series' leading test-only patches where the tests come first (kept from
@@ -84,17 +84,27 @@ mkdir -p "$stamps"
 exec 8>"$T/.kernels.lock"
 flock 8
 
+# tree_of REV: the source tree REV builds
+tree_of() { git -C "$LINUX" rev-parse "$1^{tree}"; }
+# same_tree REV RECORDED: RECORDED (a .memhp-rev) names REV's tree, or
+# REV itself (as stamps before the tree keys did)
+same_tree() { [ "$2" = "$(tree_of "$1")" ] || [ "$2" = "$1" ]; }
+# built ARCH REV: a stamp says REV's tree was built with this config
+built() {
+	[ -f "$stamps/$1-tree-$(tree_of "$2")-$cfg.ok" ] || [ -f "$stamps/$1-$2-$cfg.ok" ]
+}
+
 # build ARCH REV OUT NAME [force]: build REV into OUT unless a stamp says
 # it was (a middle commit's stamp is enough unless "force" is given)
 build() {
 	local arch=$1 rev=$2 out=$3 name=$4 force=${5:-} src key log work
-	key="$arch-$rev-$cfg"
-	if [ -f "$stamps/$key.ok" ] && [ -f "$out/boot-image" ] &&
-	   [ "$(cat "$out/.memhp-rev" 2>/dev/null)" = "$rev" ]; then
+	key="$arch-tree-$(tree_of "$rev")-$cfg"
+	if built "$arch" "$rev" && [ -f "$out/boot-image" ] &&
+	   same_tree "$rev" "$(cat "$out/.memhp-rev" 2>/dev/null)"; then
 		check_result "$name" pass "cached"
 		return 0
 	fi
-	if [ -f "$stamps/$key.ok" ] && [ "$rev" != "$tip" ] && [ "$rev" != "$base" ] &&
+	if built "$arch" "$rev" && [ "$rev" != "$tip" ] && [ "$rev" != "$base" ] &&
 	   [ -z "$force" ]; then
 		check_result "$name" pass "cached"
 		return 0
@@ -114,7 +124,7 @@ build() {
 	if "$TOP/scripts/kernel.sh" "$arch" "$src" "$work" \
 		> >(tee "$log" | grep --line-buffered '^\[' >&2) 2>&1 &&
 	   copy_out "$work" "$out"; then
-		echo "$rev" > "$out/.memhp-rev"
+		tree_of "$rev" > "$out/.memhp-rev"
 		touch "$stamps/$key.ok"
 		check_result "$name" pass "$(grep -o 'built .* in [0-9]*s' "$log" | tail -n1)"
 	else
@@ -138,11 +148,13 @@ build_inputs() {
 # keep ARCH DIR REV: copy what the harness boots from the patched build
 # dir, which holds REV right now, to DIR (ARCH-unfixed, ARCH-upto-NNNN)
 keep() {
-	copy_out "$T/out/$1-patched" "$2" && echo "$3 $cfg" > "$2/.memhp-rev"
+	copy_out "$T/out/$1-patched" "$2" && echo "$(tree_of "$3") $cfg" > "$2/.memhp-rev"
 }
-# kept DIR REV: DIR holds REV's kernel, built with this config
+# kept DIR REV: DIR holds REV's kernel (its tree), built with this config
 kept() {
-	[ -f "$1/boot-image" ] && [ "$(cat "$1/.memhp-rev" 2>/dev/null)" = "$2 $cfg" ]
+	local rec
+	[ -f "$1/boot-image" ] && rec=$(cat "$1/.memhp-rev" 2>/dev/null) &&
+		[ "${rec#* }" = "$cfg" ] && same_tree "$2" "${rec%% *}"
 }
 unfixed_dir() { printf '%s/out/%s-unfixed' "$T" "$1"; }
 # upto_wanted ARCH N: the scenarios want the series up to patch N for ARCH

@@ -5,7 +5,8 @@
 # harness.bench --variant and harness.run --variant boot them. Each
 # variant has its own build directories ($T/kbuild-VARIANT/ARCH), so the
 # suite's incremental builds stay as they are. KERNELS="base patched"
-# picks the kinds; a result is kept per commit and configuration.
+# picks the kinds ("unfixed" too, once make kernels made it); a result is
+# kept per commit and configuration.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -23,7 +24,7 @@ arches=${*:-$ARCHES}
 for a in $arches; do karch "$a" >/dev/null; done
 kinds=${KERNELS:-base patched}
 for k in $kinds; do
-	case $k in base|patched) ;; *) die "KERNELS: '$k' is not base or patched" ;; esac
+	case $k in base|patched|unfixed) ;; *) die "KERNELS: '$k' is not base, patched or unfixed" ;; esac
 done
 git -C "$LINUX" rev-parse -q --verify refs/tags/base >/dev/null ||
 	die "no kernel work tree: run 'make tree' first"
@@ -35,7 +36,10 @@ rc=0
 for arch in $arches; do
 	for kind in $kinds; do
 		case $kind in base) rev=$(git -C "$LINUX" rev-parse base) ;;
-		patched) rev=$(git -C "$LINUX" rev-parse series) ;; esac
+		patched) rev=$(git -C "$LINUX" rev-parse series) ;;
+		unfixed) rev=$(git -C "$LINUX" rev-parse -q --verify refs/memhp/unfixed) ||
+			die "no unfixed kernel commit: run 'make kernels' first" ;;
+		esac
 		out=$T/out/$arch-$kind-$variant
 		name="$BASE build $arch $kind variant $variant"
 		if [ -f "$out/boot-image" ] && [ "$(cat "$out/.memhp-rev" 2>/dev/null)" = "$rev $cfg" ]; then
