@@ -30,15 +30,21 @@ def meminfo_kb(vm, field="MemTotal"):
     return int(out.split()[1])
 
 
-def pagetables_kb(vm, samples=8):
-    """PageTables as the least of a few readings over two seconds, read
-    without forking (the shell's own read builtin): the page tables of
-    processes that just exited are freed after an RCU grace period, and a
-    reader's own tables would count too. A leak stays in every reading."""
+def settled_kb(vm, field, samples=8):
+    """A /proc/meminfo counter as the least of a few readings over two
+    seconds, read without forking (the shell's own read builtin): page
+    tables and slab objects of work that just ended are freed after an
+    RCU grace period, and a reader's own page tables would count too. A
+    leak stays in every reading."""
     out = vm.sh(f"i=0; while [ $i -lt {samples} ]; do while read -r k v u; do "
-                f"[ \"$k\" = PageTables: ] && echo $v; done < /proc/meminfo; "
+                f"[ \"$k\" = {field}: ] && echo $v; done < /proc/meminfo; "
                 f"i=$((i + 1)); sleep 0.25; done")
     return min(int(v) for v in out.split())
+
+
+def pagetables_kb(vm, samples=8):
+    """PageTables, settled (settled_kb)."""
+    return settled_kb(vm, "PageTables", samples)
 
 
 def page_size(vm):

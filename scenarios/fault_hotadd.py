@@ -88,7 +88,15 @@ def run(t):
     # A page table left behind per failed add would be 4 kB each; a few
     # kB that the sweep keeps for good (upper tables, seen on arm64: 16 kB
     # over 178 adds) are not per add: less than 1 kB per add passes.
-    t.check("pagetables_not_leaked",
-            after["PageTables"] - before["PageTables"] < max(points, 16),
+    # Settled readings still move by some 40 kB (user page tables, RCU):
+    # a growth over the bound is a leak only if a second sweep grows
+    # PageTables again.
+    grew = [after["PageTables"] - before["PageTables"]]
+    if grew[0] >= max(points, 16):
+        rc, out = vm.run(f"faultadd {start:#x} {size:#x}{nid}", timeout=TIMEOUT - 120)
+        t.ktap("faultadd_again", (rc, out))
+        grew.append(pagetables_kb(vm) - after["PageTables"])
+    t.check("pagetables_not_leaked", min(grew) < max(points, 16),
             f"PageTables {before['PageTables']} -> {after['PageTables']} kB "
-            f"over {points} failed adds")
+            f"over {points} failed adds"
+            + (f", then {grew[1]:+} kB over a second sweep" if len(grew) > 1 else ""))

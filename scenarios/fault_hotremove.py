@@ -64,7 +64,15 @@ def run(t):
             f"{before} -> {after}")
     # As fault-hotadd: less than 1 kB per re-add passes (upper tables
     # kept for good are not per removal).
-    t.check("pagetables_not_leaked",
-            after["PageTables"] - before["PageTables"] < max(points, 16),
+    # Settled readings still move by some 40 kB (user page tables, RCU):
+    # a growth over the bound is a leak only if a second sweep grows
+    # PageTables again.
+    grew = [after["PageTables"] - before["PageTables"]]
+    if grew[0] >= max(points, 16):
+        rc, out = vm.run(f"faultremove {start:#x} {size:#x}{nid}", timeout=TIMEOUT - 120)
+        t.ktap("faultremove_again", (rc, out))
+        grew.append(pagetables_kb(vm) - after["PageTables"])
+    t.check("pagetables_not_leaked", min(grew) < max(points, 16),
             f"PageTables {before['PageTables']} -> {after['PageTables']} kB "
-            f"over {points} failed removals")
+            f"over {points} failed removals"
+            + (f", then {grew[1]:+} kB over a second sweep" if len(grew) > 1 else ""))
