@@ -26,12 +26,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kselftest.h"
-#include "guest_util.h"
+#include "fault_util.h"
 
 #define MEM	"/sys/devices/system/memory"
 #define MHT	"/sys/kernel/debug/memory_hotplug_test"
-#define DBG	"/sys/kernel/debug"
 /* More points than any hot-add passes here; a sweep that gets there failed */
 #define MAX_N	4000
 
@@ -94,47 +92,11 @@ static int remove_range(void)
  */
 static int add_failing(int fnth, int n, bool *hit)
 {
-	char path[96], cmd[80], num[16], left[16] = "";
-	int fd, ret, len;
+	char cmd[80];
 
-	snprintf(path, sizeof(path), MHT "/add");
 	snprintf(cmd, sizeof(cmd), "%#llx %#llx%s%s\n", (unsigned long long)start,
 		 (unsigned long long)size, *nid ? " " : "", nid);
-	/* Opened first: its own allocations are not part of the add */
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		ksft_exit_fail_msg("open %s: %s\n", path, strerror(errno));
-	len = snprintf(num, sizeof(num), "%d", n);
-	if (pwrite(fnth, num, len, 0) != len)
-		ksft_exit_fail_msg("fail-nth: %s\n", strerror(errno));
-	ret = write(fd, cmd, strlen(cmd)) < 0 ? errno : 0;
-	/* The count left: 0 once the n-th point failed */
-	if (pread(fnth, left, sizeof(left) - 1, 0) <= 0)
-		ksft_exit_fail_msg("fail-nth read: %s\n", strerror(errno));
-	if (pwrite(fnth, "0", 1, 0) != 1)
-		ksft_exit_fail_msg("fail-nth off: %s\n", strerror(errno));
-	close(fd);
-	*hit = n && atoi(left) == 0;
-	return ret;
-}
-
-static void arm(void)
-{
-	static const char *const knobs[][2] = {
-		{ DBG "/failslab/ignore-gfp-wait", "N" },
-		{ DBG "/fail_page_alloc/ignore-gfp-wait", "N" },
-		{ DBG "/fail_page_alloc/min-order", "0" },
-		{ DBG "/failslab/verbose", "1" },
-		{ DBG "/fail_page_alloc/verbose", "1" },
-	};
-	size_t i;
-	int ret;
-
-	for (i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++) {
-		ret = write_file(knobs[i][0], knobs[i][1]);
-		if (ret)
-			ksft_exit_fail_msg("%s: %s\n", knobs[i][0], strerror(ret));
-	}
+	return write_failing(fnth, MHT "/add", cmd, n, hit);
 }
 
 int main(int argc, char **argv)
@@ -151,20 +113,15 @@ int main(int argc, char **argv)
 		snprintf(nid, sizeof(nid), "%s", argv[3]);
 
 	ksft_print_header();
-	if (access(DBG "/failslab", F_OK) || access(DBG "/fail_page_alloc", F_OK))
-		ksft_exit_skip("no failslab/fail_page_alloc in debugfs\n");
 	if (access(MHT "/add", F_OK))
 		ksft_exit_skip("no %s\n", MHT);
-	fnth = open("/proc/thread-self/fail-nth", O_RDWR);
-	if (fnth < 0)
-		ksft_exit_skip("no /proc/thread-self/fail-nth\n");
+	fnth = fault_arm();
 	block = get_hex(MEM "/block_size_bytes");
 	if (!size || start % block || size % block)
 		ksft_exit_fail_msg("range %#llx+%#llx is not block aligned\n",
 				   (unsigned long long)start, (unsigned long long)size);
 	if (blocks_present())
 		ksft_exit_fail_msg("the range is already (partly) added\n");
-	arm();
 	total = memtotal();
 
 	for (n = 1; n <= MAX_N; n++) {

@@ -1,7 +1,7 @@
 """Fault injection: every allocation of a hot-add fails in turn; each add fails cleanly, nothing stays, then the add works."""
 from harness.verdict import Xfail
 
-from ._guest import MEM, meminfo_kb, pagetables_kb
+from ._guest import MEM, check_sweep_leak, fault_sweep_boot, meminfo_kb, pagetables_kb
 
 NAME = "fault-hotadd"
 ORDER = 56
@@ -42,26 +42,7 @@ def run(t):
     # The 6.12 track's suite kernels have no fault injection (its fault
     # variant does: make variant V=fault BASE=6.12).
     t.need_config(*CONFIG)
-    # The memmap on the added memory (as ACPI and dax/kmem ask for it): the
-    # per-block altmaps and their error path. On x86_64 the range belongs to
-    # a node that has no CPU and no RAM at boot, so the add brings a new
-    # node online (arm64 and riscv64 bring every node of the DT online at
-    # boot, so there it is node 0).
-    append = "memory_hotplug.memmap_on_memory=1"
-    # 1 GiB visible: the initramfs sits high in RAM (riscv64 lost it below
-    # a 512 MiB mem=).
-    if t.arch == "x86_64":
-        vm = t.boot(mem=1536, nodes=[1024, 512], smp=1, ram_limit=1024 * M,
-                    append=append)
-        nid = " 1"
-    else:
-        vm = t.boot(mem=1536, ram_limit=1024 * M, append=append)
-        nid = ""
-    bs = int(vm.sh(f"cat {MEM}/block_size_bytes"), 16)
-    start = t.machine.RAM_BASE + 1024 * M
-    start += -start % bs
-    size = BLOCKS * bs
-    vm.sh(f"echo offline > {MEM}/auto_online_blocks")
+    vm, start, size, nid = fault_sweep_boot(t, BLOCKS)
     if nid:
         t.check("node1_offline_at_boot",
                 vm.run("test -e /sys/devices/system/node/node1")[0] != 0,
@@ -85,18 +66,6 @@ def run(t):
     after = {"MemTotal": meminfo_kb(vm), "PageTables": pagetables_kb(vm)}
     t.check("memtotal_restored", after["MemTotal"] == before["MemTotal"],
             f"{before} -> {after}")
-    # A page table left behind per failed add would be 4 kB each; a few
-    # kB that the sweep keeps for good (upper tables, seen on arm64: 16 kB
-    # over 178 adds) are not per add: less than 1 kB per add passes.
-    # Settled readings still move by some 40 kB (user page tables, RCU):
-    # a growth over the bound is a leak only if a second sweep grows
-    # PageTables again.
-    grew = [after["PageTables"] - before["PageTables"]]
-    if grew[0] >= max(points, 16):
-        rc, out = vm.run(f"faultadd {start:#x} {size:#x}{nid}", timeout=TIMEOUT - 120)
-        t.ktap("faultadd_again", (rc, out))
-        grew.append(pagetables_kb(vm) - after["PageTables"])
-    t.check("pagetables_not_leaked", min(grew) < max(points, 16),
-            f"PageTables {before['PageTables']} -> {after['PageTables']} kB "
-            f"over {points} failed adds"
-            + (f", then {grew[1]:+} kB over a second sweep" if len(grew) > 1 else ""))
+    check_sweep_leak(t, vm, before["PageTables"], after["PageTables"], points,
+                     "adds", lambda: t.ktap("faultadd_again", vm.run(
+                         f"faultadd {start:#x} {size:#x}{nid}", timeout=TIMEOUT - 120)))

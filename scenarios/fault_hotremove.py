@@ -1,7 +1,7 @@
 """Fault injection: every allocation of an offline-and-remove fails in turn; a failed removal leaves the range as it was."""
 from harness.verdict import Xfail
 
-from ._guest import MEM, meminfo_kb, pagetables_kb
+from ._guest import MEM, check_sweep_leak, fault_sweep_boot, meminfo_kb, pagetables_kb
 
 NAME = "fault-hotremove"
 ORDER = 57
@@ -27,25 +27,12 @@ BLOCKS = 2
 def run(t):
     t.need("probe-hidden-ram")
     t.need_config(*CONFIG)
-    # As fault-hotadd: the memmap on the memory, so that removal frees
-    # the per-block altmaps; on x86_64 the range is a CPU-less node's.
-    append = "memory_hotplug.memmap_on_memory=1"
-    if t.arch == "x86_64":
-        vm = t.boot(mem=1536, nodes=[1024, 512], smp=1, ram_limit=1024 * M,
-                    append=append)
-        nid = " 1"
-    else:
-        vm = t.boot(mem=1536, ram_limit=1024 * M, append=append)
-        nid = ""
-    bs = int(vm.sh(f"cat {MEM}/block_size_bytes"), 16)
-    start = t.machine.RAM_BASE + 1024 * M
-    start += -start % bs
-    size = BLOCKS * bs
-    vm.sh(f"echo offline > {MEM}/auto_online_blocks")
+    vm, start, size, nid = fault_sweep_boot(t, BLOCKS)
     # One add, online and remove first: what the first hot-add allocates
     # for good (upper page tables) is no leak.
     ctl = "/sys/kernel/debug/memory_hotplug_test"
-    online = "; ".join(f"echo online_movable > {MEM}/memory{(start + i * bs) // bs}/state"
+    first = start // (size // BLOCKS)
+    online = "; ".join(f"echo online_movable > {MEM}/memory{first + i}/state"
                        for i in range(BLOCKS))
     rc, out = vm.run(f"echo '{start:#x} {size:#x}{nid}' > {ctl}/add && {online} && "
                      f"echo '{start:#x} {size:#x}' > {ctl}/remove")
@@ -62,17 +49,6 @@ def run(t):
     after = {"MemTotal": meminfo_kb(vm), "PageTables": pagetables_kb(vm)}
     t.check("memtotal_restored", after["MemTotal"] == before["MemTotal"],
             f"{before} -> {after}")
-    # As fault-hotadd: less than 1 kB per re-add passes (upper tables
-    # kept for good are not per removal).
-    # Settled readings still move by some 40 kB (user page tables, RCU):
-    # a growth over the bound is a leak only if a second sweep grows
-    # PageTables again.
-    grew = [after["PageTables"] - before["PageTables"]]
-    if grew[0] >= max(points, 16):
-        rc, out = vm.run(f"faultremove {start:#x} {size:#x}{nid}", timeout=TIMEOUT - 120)
-        t.ktap("faultremove_again", (rc, out))
-        grew.append(pagetables_kb(vm) - after["PageTables"])
-    t.check("pagetables_not_leaked", min(grew) < max(points, 16),
-            f"PageTables {before['PageTables']} -> {after['PageTables']} kB "
-            f"over {points} failed removals"
-            + (f", then {grew[1]:+} kB over a second sweep" if len(grew) > 1 else ""))
+    check_sweep_leak(t, vm, before["PageTables"], after["PageTables"], points,
+                     "removals", lambda: t.ktap("faultremove_again", vm.run(
+                         f"faultremove {start:#x} {size:#x}{nid}", timeout=TIMEOUT - 120)))
